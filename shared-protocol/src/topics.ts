@@ -1,0 +1,70 @@
+/**
+ * The MQTT topic tree, rooted at `cloudphone/v1/`. Every host owns the subtree
+ * `cloudphone/v1/hosts/{hostId}/`; nothing outside it is ever published by a host.
+ *
+ *   cloudphone/v1/hosts/{hostId}/status                     retained, host → all   (birth "online", Last Will "offline")
+ *   cloudphone/v1/hosts/{hostId}/capacity                   retained, host → all   (capacity and inventory)
+ *   cloudphone/v1/hosts/{hostId}/devices/{deviceId}/state   retained, host → all   (reported device state)
+ *   cloudphone/v1/hosts/{hostId}/events/{eventName}         host → control plane   (e.g. events/device.started)
+ *   cloudphone/v1/hosts/{hostId}/usage                      host → control plane   (usage records)
+ *   cloudphone/v1/hosts/{hostId}/results                    host → control plane   (command results)
+ *   cloudphone/v1/hosts/{hostId}/commands                   control plane → host   (device create/start/stop/restart/delete)
+ */
+export const TOPIC_ROOT = "cloudphone/v1";
+export const HOSTS_PREFIX = `${TOPIC_ROOT}/hosts`;
+
+/** Identifiers that appear as topic levels: no MQTT wildcards or separators, bounded length. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const topics = {
+  hostRoot: (hostId: string) => `${HOSTS_PREFIX}/${hostId}`,
+  hostSubtree: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/#`,
+  status: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/status`,
+  capacity: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/capacity`,
+  deviceState: (hostId: string, deviceId: string) => `${HOSTS_PREFIX}/${hostId}/devices/${deviceId}/state`,
+  event: (hostId: string, eventName: string) => `${HOSTS_PREFIX}/${hostId}/events/${eventName}`,
+  usage: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/usage`,
+  results: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/results`,
+  commands: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/commands`,
+  /** What the control plane subscribes to when it uses an external broker. */
+  allHostUplinks: `${HOSTS_PREFIX}/+/#`,
+  everything: `${TOPIC_ROOT}/#`,
+} as const;
+
+/** The kinds of topic in the tree; `commands` is the only downlink. */
+export type TopicKind = "status" | "capacity" | "deviceState" | "event" | "usage" | "results" | "commands";
+
+export type ParsedTopic =
+  | { kind: "status" | "capacity" | "usage" | "results" | "commands"; hostId: string }
+  | { kind: "deviceState"; hostId: string; deviceId: string }
+  | { kind: "event"; hostId: string; eventName: string };
+
+/** Classifies a concrete topic (no wildcards); `null` means it is not part of the tree. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  if (!topic.startsWith(HOSTS_PREFIX + "/")) return null;
+  const rest = topic.slice(HOSTS_PREFIX.length + 1).split("/");
+  const hostId = rest[0];
+  if (hostId === undefined || !ID_PATTERN.test(hostId)) return null;
+  if (rest.length === 2) {
+    const leaf = rest[1];
+    if (leaf === "status" || leaf === "capacity" || leaf === "usage" || leaf === "results" || leaf === "commands") {
+      return { kind: leaf, hostId };
+    }
+    return null;
+  }
+  if (rest.length === 3 && rest[1] === "events") {
+    const eventName = rest[2]!;
+    return /^[a-z]+\.[a-z_]+$/.test(eventName) ? { kind: "event", hostId, eventName } : null;
+  }
+  if (rest.length === 4 && rest[1] === "devices" && rest[3] === "state") {
+    const deviceId = rest[2]!;
+    return ID_PATTERN.test(deviceId) ? { kind: "deviceState", hostId, deviceId } : null;
+  }
+  return null;
+}
+
+/** True when `topic` (which may contain + or #) lies entirely inside `hostId`'s subtree. */
+export function isWithinHostSubtree(topic: string, hostId: string): boolean {
+  const root = `${HOSTS_PREFIX}/${hostId}`;
+  return topic === root || topic.startsWith(root + "/");
+}
