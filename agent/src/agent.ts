@@ -1,0 +1,147 @@
+import { AgentConfigSchema, type AgentConfig, type AgentConfigInput } from "./config/schema.js";
+import { readCredentials } from "./enroll/credentials.js";
+import { AGENT_VERSION, enroll } from "./enroll/enroll.js";
+import { buildLocalApi, startLocalApi } from "./api/server.js";
+import { DeviceRepo } from "./devices/repo.js";
+import type { ObserveContext } from "./devices/observe.js";
+import { createLogger, type Logger } from "./log.js";
+import { Outbox } from "./outbox/outbox.js";
+import { OutboxPump } from "./outbox/pump.js";
+import { CAPACITY_EVENTS, ReconcileLoop } from "./reconcile/loop.js";
+import { DockerRuntime } from "./runtime/docker.js";
+import { DockerEventWatcher } from "./runtime/events.js";
+import { openDatabase } from "./store/db.js";
+import { MqttLink } from "./sync/link.js";
+
+export interface RunningAgent {
+  hostId: string;
+  localApiPort: number;
+  /** Graceful stop: pump, MQTT (explicit offline), API, DB. Devices keep running. */
+  close(): Promise<void>;
+}
+
+export class NotEnrolledError extends Error {
+  constructor(dataDir: string) {
+    super(`not enrolled: no credentials in ${dataDir}; run "enroll --config <file> --token <token>" or pass --token to run`);
+    this.name = "NotEnrolledError";
+  }
+}
+
+const CLEANUP_INTERVAL_MS = 3_600_000;
+
+/** Composition root: wires store, outbox, runtime, reconcile loop, MQTT link and local API. */
+export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { token?: string; logger?: Logger } = {}): Promise<RunningAgent> {
+  const config = AgentConfigSchema.parse(input);
+  const log = opts.logger ?? createLogger(config.logLevel);
+  let creds = readCredentials(config.dataDir);
+  if (!creds) {
+    if (!opts.token) throw new NotEnrolledError(config.dataDir);
+    creds = (await enroll(config, opts.token)).credentials;
+    log.info({ hostId: creds.hostId }, "enrolled");
+  }
+  const hostId = creds.hostId;
+  const startedAt = Date.now();
+
+  const db = openDatabase({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
+  const outbox = new Outbox(db, { maxBackoffMs: config.outbox.maxBackoffMs, retentionDays: config.outbox.retentionDays });
+  const repo = new DeviceRepo(db);
+  const ctx: ObserveContext = { db, repo, outbox, hostId };
+  const pump = new OutboxPump(outbox, { maxInFlight: config.outbox.maxInFlight, batchSize: config.outbox.batchSize }, log);
+
+  const runtime = new DockerRuntime(
+    {
+      hostId,
+      socketPath: config.docker.socketPath,
+      image: config.runtime.image,
+      networkMode: config.runtime.networkMode,
+      privileged: config.runtime.privileged,
+      extraBootArgs: config.runtime.extraBootArgs,
+      stopTimeoutSeconds: config.runtime.stopTimeoutSeconds,
+    },
+    log,
+  );
+  let dockerVersion: string | null = null;
+  void runtime.version().then((v) => {
+    dockerVersion = v;
+    if (!v) log.warn({ socketPath: config.docker.socketPath }, "docker is not reachable; reconcile will keep retrying");
+  });
+
+  // eslint-style forward reference: the link needs the loop (commands trigger reconcile) and vice versa.
+  let link: MqttLink | null = null;
+  const loop = new ReconcileLoop({
+    ctx,
+    runtime,
+    policy: { maxAttempts: config.recovery.maxAttempts, backoffMs: config.recovery.backoffMs },
+    intervalMs: config.reconcileIntervalMs,
+    log,
+    onRecorded: (event) => {
+      pump.kick();
+      if (event && CAPACITY_EVENTS.has(event)) link?.publishCapacity();
+    },
+  });
+
+  link = new MqttLink({
+    ctx,
+    pump,
+    creds: { ...creds.mqtt, url: config.mqtt.url ?? creds.mqtt.url },
+    keepaliveSeconds: config.mqtt.keepaliveSeconds,
+    reconnectPeriodMs: config.mqtt.reconnectPeriodMs,
+    capacity: config.capacity,
+    agentVersion: AGENT_VERSION,
+    hostname: config.hostName,
+    startedAt,
+    log,
+    dockerVersion: () => dockerVersion,
+    onCommand: (deviceId) => loop.trigger(deviceId),
+  });
+
+  const events = new DockerEventWatcher(runtime.docker, hostId, (ev) => loop.trigger(ev.deviceId), log, () => loop.reconcileAll());
+
+  const api = await startLocalApi(
+    buildLocalApi({
+      ctx,
+      outbox,
+      mqttConnected: () => link?.connected ?? false,
+      reconcile: (id) => loop.trigger(id),
+      kickPump: () => pump.kick(),
+      log,
+    }),
+    config.localApi.host,
+    config.localApi.port,
+  );
+
+  link.start();
+  events.start();
+  void loop.start();
+  const cleanupOnce = () => {
+    try {
+      const n = outbox.cleanup();
+      if (n > 0) log.info({ removed: n }, "outbox cleanup");
+    } catch (e) {
+      log.error({ err: e }, "outbox cleanup failed");
+    }
+  };
+  cleanupOnce();
+  const cleanupTimer = setInterval(cleanupOnce, CLEANUP_INTERVAL_MS);
+  cleanupTimer.unref();
+
+  log.info({ hostId, localApiPort: api.port, mqttUrl: config.mqtt.url ?? creds.mqtt.url }, "agent ready");
+
+  let closed: Promise<void> | null = null;
+  return {
+    hostId,
+    localApiPort: api.port,
+    close: () => {
+      closed ??= (async () => {
+        clearInterval(cleanupTimer);
+        events.stop();
+        await loop.stop(); // finishes in-progress operations; never stops devices
+        await link?.close();
+        await api.close();
+        db.close();
+        log.info({ hostId }, "agent stopped");
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import os from "node:os";
+import { z } from "zod";
+
+const isLoopback = (h: string) => h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+
+/** Every key is optional except controlPlaneUrl; unknown keys are errors (strict objects). */
+export const AgentConfigSchema = z.strictObject({
+  controlPlaneUrl: httpUrl,
+  dataDir: z.string().min(1).default("/var/lib/cloudphone-agent"),
+  hostName: z.string().min(1).max(255).default(os.hostname()),
+  docker: z.strictObject({ socketPath: z.string().min(1).default("/var/run/docker.sock") }).prefault({}),
+  runtime: z
+    .strictObject({
+      image: z.string().min(1).default("redroid/redroid:12.0.0_64only-latest"),
+      networkMode: z.enum(["bridge", "host"]).default("bridge"),
+      privileged: z.boolean().default(true),
+      extraBootArgs: z.array(z.string().min(1)).default([]),
+      stopTimeoutSeconds: z.number().int().min(0).max(3600).default(10),
+    })
+    .prefault({}),
+  capacity: z
+    .strictObject({
+      cpuMillis: z.number().int().min(0).max(1_024_000).default(os.cpus().length * 1000),
+      memoryMb: z.number().int().min(0).max(16_777_216).default(Math.floor(os.totalmem() / 1048576)),
+      diskMb: z.number().int().min(0).max(1_073_741_824).default(100_000),
+      deviceSlots: z.number().int().min(0).max(100_000).default(8),
+    })
+    .prefault({}),
+  localApi: z
+    .strictObject({
+      host: z.string().refine(isLoopback, "must be a loopback address (127.x.x.x, ::1 or localhost)").default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(7070),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      url: z.url({ protocol: /^(mqtts?|wss?|tcp)$/, error: "must be an mqtt://, mqtts://, ws:// or wss:// URL" }).optional(),
+      keepaliveSeconds: z.number().int().min(1).max(3600).default(30),
+      reconnectPeriodMs: z.number().int().min(100).max(600_000).default(1000),
+    })
+    .prefault({}),
+  reconcileIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  outbox: z
+    .strictObject({
+      maxInFlight: z.number().int().min(1).max(10_000).default(100),
+      batchSize: z.number().int().min(1).max(10_000).default(200),
+      retentionDays: z.number().min(0).max(3650).default(7),
+      maxBackoffMs: z.number().int().min(10).max(86_400_000).default(30_000),
+    })
+    .prefault({}),
+  recovery: z
+    .strictObject({
+      maxAttempts: z.number().int().min(0).max(100).default(3),
+      backoffMs: z.number().int().min(0).max(3_600_000).default(2000),
+    })
+    .prefault({}),
+  sqliteSynchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+/** What a caller (e.g. a test) may pass: the file shape, defaults filled by the schema. */
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+
+/** Leaf keys that can be set from the environment, with how their string value is coerced. */
+export const ENV_KEYS = {
+  controlPlaneUrl: "string",
+  dataDir: "string",
+  hostName: "string",
+  "docker.socketPath": "string",
+  "runtime.image": "string",
+  "runtime.networkMode": "string",
+  "runtime.privileged": "boolean",
+  "runtime.extraBootArgs": "array",
+  "runtime.stopTimeoutSeconds": "number",
+  "capacity.cpuMillis": "number",
+  "capacity.memoryMb": "number",
+  "capacity.diskMb": "number",
+  "capacity.deviceSlots": "number",
+  "localApi.host": "string",
+  "localApi.port": "number",
+  "mqtt.url": "string",
+  "mqtt.keepaliveSeconds": "number",
+  "mqtt.reconnectPeriodMs": "number",
+  reconcileIntervalMs: "number",
+  "outbox.maxInFlight": "number",
+  "outbox.batchSize": "number",
+  "outbox.retentionDays": "number",
+  "outbox.maxBackoffMs": "number",
+  "recovery.maxAttempts": "number",
+  "recovery.backoffMs": "number",
+  sqliteSynchronous: "string",
+  logLevel: "string",
+} as const satisfies Record<string, "string" | "number" | "boolean" | "array">;
+
+export type EnvKey = keyof typeof ENV_KEYS;

@@ -1,0 +1,38 @@
+import type { DesiredState, DeviceSpec, DeviceStatus, EventName } from "@cloudphone/shared-protocol";
+
+/** A device as recorded in SQLite: what is wanted (desired, generation) and what was last observed. */
+export interface DeviceRecord {
+  id: string;
+  spec: DeviceSpec;
+  ownerId: string | null;
+  desired: DesiredState;
+  generation: number;
+  state: DeviceStatus;
+  stateSince: number;
+  containerId: string | null;
+  adbPort: number | null;
+  exitCode: number | null;
+  oomKilled: boolean | null;
+  error: string | null;
+  recoveryAttempts: number;
+  restartRequested: boolean;
+  deletedAt: number | null;
+}
+
+/**
+ * A recorded change of actual state: the new state, the event to emit if the state changed, and the details.
+ * Omitted detail fields keep their recorded value; `null` clears them.
+ */
+export interface Observation {
+  state: DeviceStatus;
+  event: EventName | null;
+  containerId?: string | null;
+  adbPort?: number | null;
+  exitCode?: number | null;
+  oomKilled?: boolean | null;
+  error?: string | null;
+  recoveryAttempts?: number;
+  /** Free-text reason carried in the event's data. */
+  reason?: string;
+  commandId?: string;
+}

@@ -1,0 +1,66 @@
+/** Ordered, append-only: never edit an applied migration, add a new one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial",
+    sql: `
+      CREATE TABLE seq_counter (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+      );
+      INSERT INTO seq_counter (id, value) VALUES (1, 0);
+
+      CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        owner_id TEXT,
+        desired TEXT NOT NULL CHECK (desired IN ('running','stopped','deleted')),
+        generation INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        state_since INTEGER NOT NULL,
+        container_id TEXT,
+        adb_port INTEGER,
+        exit_code INTEGER,
+        oom_killed INTEGER,
+        error TEXT,
+        recovery_attempts INTEGER NOT NULL DEFAULT 0,
+        restart_requested INTEGER NOT NULL DEFAULT 0,
+        deleted_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE command_inbox (
+        command_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        retain INTEGER NOT NULL DEFAULT 0,
+        device_id TEXT,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','published','failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        published_at INTEGER
+      );
+      CREATE INDEX outbox_status_seq ON outbox (status, seq);
+      CREATE INDEX outbox_published_at ON outbox (published_at) WHERE status = 'published';
+    `,
+  },
+];
