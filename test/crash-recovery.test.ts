@@ -78,13 +78,21 @@ describe("agent kill -9 during a burst", () => {
       const agentEvents = agentDb.prepare("SELECT count(*) FROM outbox WHERE topic LIKE '%/events/%'").pluck().get() as number;
       const cpEvents = cpDb.prepare("SELECT count(*) FROM events WHERE host_id = ?").pluck().get(agent.hostId) as number;
       expect(cpEvents).toBe(agentEvents);
-      // Each device's events, in seq order, form a valid life: it starts with device.created and a deleted
-      // device ends with device.deleted.
+      // Each device's events, in seq order, form a valid life: a live device starts with device.created, once;
+      // a deleted one ends with device.deleted, once (it may never have had a container if the delete arrived
+      // before the agent got to create it, and then has no device.created at all).
       for (const id of ids) {
         const names = cpDb.prepare("SELECT name FROM events WHERE device_id = ? ORDER BY seq").pluck().all(id) as string[];
-        expect(names[0]).toBe("device.created");
-        expect(names.filter((n) => n === "device.created")).toHaveLength(1);
-        if (ids.indexOf(id) < 10) expect(names.at(-1)).toBe("device.deleted");
+        const created = names.filter((n) => n === "device.created").length;
+        if (ids.indexOf(id) < 10) {
+          expect(names.at(-1)).toBe("device.deleted");
+          expect(names.filter((n) => n === "device.deleted")).toHaveLength(1);
+          expect(created).toBeLessThanOrEqual(1);
+          if (created === 1) expect(names[0]).toBe("device.created");
+        } else {
+          expect(names[0]).toBe("device.created");
+          expect(created).toBe(1);
+        }
       }
     } finally {
       agentDb.close();

@@ -123,7 +123,8 @@ export class ReconcileLoop {
         this.record(deviceId, { state: "creating", event: null });
         try {
           const { containerId } = await runtime.create({ id: rec.id, spec: rec.spec, ownerId: rec.ownerId });
-          this.record(deviceId, { state: "starting", event: "device.created", containerId, error: null, exitCode: null, oomKilled: null });
+          const state = rec.desired === "running" ? "starting" : "stopped";
+          this.record(deviceId, { state, event: "device.created", containerId, error: null, exitCode: null, oomKilled: null });
         } catch (e) {
           const msg = (e as Error).message;
           this.record(deviceId, { state: "failed", event: "device.creation_failed", error: msg.slice(0, 2000), reason: msg });

@@ -103,8 +103,16 @@ describe("plan: desired stopped", () => {
   it("does not report an exit as an error when stop was wanted", () => {
     expect(events(plan(rec({ desired: "stopped", state: "running" }), exited(137, NOW), NOW, POLICY))).toEqual(["device.stopped"]);
   });
-  it("records a never-started device as stopped without device.stopped", () => {
-    expect(events(plan(rec({ desired: "stopped", state: "pending" }), MISSING, NOW, POLICY))).toEqual([null]);
+  it("creates the container of a device stopped before it was ever created, without starting it", () => {
+    const p = plan(rec({ desired: "stopped", state: "pending" }), MISSING, NOW, POLICY);
+    expect(p.action).toBe("create");
+    expect(p.record).toEqual([]);
+  });
+  it("records a created-but-never-started device as stopped with device.created (crash after create)", () => {
+    const p = plan(rec({ desired: "stopped", state: "creating" }), CREATED, NOW, POLICY);
+    expect(p.action).toBe("none");
+    expect(events(p)).toEqual(["device.created"]);
+    expect(states(p)).toEqual(["stopped"]);
   });
 });
 

@@ -55,6 +55,9 @@ export function plan(rec: DeviceRecord, obs: ContainerObservation, now: number, 
 
   if (rec.desired === "stopped") {
     if (obs.exists && obs.running) return { action: "stop", record: [] };
+    // A device created and stopped before its container existed still gets its container (and data volume):
+    // it exists for its owner, just not running.
+    if (NOT_YET_CREATED.has(S) && !obs.exists) return { action: "create", record: [] };
     if (NOT_YET_CREATED.has(S) && obs.exists) {
       return { action: "none", record: [{ state: "stopped", event: "device.created", ...details(obs) }] };
     }
