@@ -73,7 +73,7 @@ export class Outbox {
       ),
       pending: db.prepare(
         `SELECT seq, id, topic, payload, retain, device_id, attempts, next_attempt_at FROM outbox
-         WHERE status = 'pending' ORDER BY seq LIMIT ?`,
+         WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       published: db.prepare(`UPDATE outbox SET status = 'published', published_at = ? WHERE seq = ? AND status = 'pending'`),
       retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ? AND status = 'pending' RETURNING attempts`),
@@ -100,13 +100,13 @@ export class Outbox {
   }
 
   /**
-   * Pending rows in seq order, stopping at the first row whose back-off has not elapsed: a later message
-   * never overtakes an earlier one (order per device is what the control plane relies on).
+   * Pending rows in seq order after `afterSeq`, stopping at the first row whose back-off has not elapsed: a
+   * later message never overtakes an earlier one (order per device is what the control plane relies on).
    */
-  nextBatch(limit: number): OutboxRow[] {
+  nextBatch(limit: number, afterSeq = 0): OutboxRow[] {
     const now = this.now();
     const out: OutboxRow[] = [];
-    for (const r of this.stmts.pending.all(limit) as RawRow[]) {
+    for (const r of this.stmts.pending.all(afterSeq, limit) as RawRow[]) {
       if (r.next_attempt_at > now) break;
       out.push({ seq: r.seq, id: r.id, topic: r.topic, payload: r.payload, retain: r.retain === 1, deviceId: r.device_id, attempts: r.attempts });
     }

@@ -23,6 +23,11 @@ export class OutboxPump {
   /** Bumped on every resume/pause so that callbacks of an older connection cannot disturb the current one. */
   private epoch = 0;
   private readonly inFlight = new Set<number>();
+  /**
+   * Highest seq handed to the publisher in this epoch. Rows at or below it are in flight or acknowledged but
+   * not yet marked published (that happens in a batch on the next tick), so they must not be sent again.
+   */
+  private cursor = 0;
   private acked: number[] = [];
   private flushScheduled = false;
   private fillScheduled = false;
@@ -47,6 +52,7 @@ export class OutboxPump {
     if (this.closed) return;
     this.epoch++;
     this.inFlight.clear();
+    this.cursor = 0;
     this.publisher = publisher;
     this.kick();
   }
@@ -55,6 +61,7 @@ export class OutboxPump {
     this.cancelRetry();
     this.epoch++;
     this.inFlight.clear();
+    this.cursor = 0;
     this.publisher = null;
     this.clearDueTimer();
   }
@@ -87,15 +94,14 @@ export class OutboxPump {
     if (room <= 0) return;
     let rows;
     try {
-      rows = this.outbox.nextBatch(this.opts.batchSize + this.inFlight.size);
+      rows = this.outbox.nextBatch(Math.min(room, this.opts.batchSize), this.cursor);
     } catch (e) {
       this.log.error({ err: e }, "outbox read failed");
       return;
     }
     let sent = 0;
     for (const row of rows) {
-      if (sent >= room) break;
-      if (this.inFlight.has(row.seq)) continue;
+      this.cursor = row.seq;
       if (Buffer.byteLength(row.payload) > MAX_PAYLOAD_BYTES) {
         this.outbox.markFailed(row.seq, `payload of ${Buffer.byteLength(row.payload)} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
         this.log.error({ seq: row.seq, topic: row.topic }, "outbox row too large; parked as failed");
