@@ -117,16 +117,16 @@ describe("Inbox", () => {
     expect(codes).toEqual(["unknown_host", "host_revoked"]);
   });
 
-  it("sustains at least 10k messages/s with synchronous=FULL", async () => {
+  // Throughput is measured by bench/outbox-throughput.mjs, not asserted here: timed tests on a shared
+  // machine are noise. This checks that a large burst is group-committed (few transactions) and complete.
+  it("group-commits a burst of 20k messages into few transactions, losing none", async () => {
     const n = 20_000;
     const payloads = Array.from({ length: n }, (_, i) => {
       const m = eventMessage(hostId, "device.started", i + 1, "dev1");
       return { topic: m.topic, payload: payloadOf(m) };
     });
-    const started = performance.now();
     await Promise.all(payloads.map((p) => inbox.ingest(p.topic, p.payload, hostId)));
-    const rate = n / ((performance.now() - started) / 1000);
     expect((db.prepare("SELECT COUNT(*) AS n FROM events").get() as { n: number }).n).toBe(n);
-    expect(rate).toBeGreaterThan(10_000);
+    expect(inbox.stats.batches).toBeLessThanOrEqual(n / 50);
   });
 });
