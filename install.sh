@@ -123,7 +123,12 @@ ensure_pnpm() {
 
 ensure_pnpm
 cd "$SRC_DIR"
-if [[ ! -f agent/dist/main.js || ! -f shared-protocol/dist/index.js ]]; then
+# Build when there is no build yet, or when any source is newer than it (an upgrade after a pull).
+stale_build() {
+  [[ ! -f agent/dist/main.js || ! -f shared-protocol/dist/index.js ]] && return 0
+  [[ -n "$(find agent/src shared-protocol/src -newer agent/dist/main.js -print -quit 2>/dev/null)" ]]
+}
+if stale_build; then
   info "building the agent"
   [[ -d node_modules ]] || pnpm install --frozen-lockfile
   pnpm --filter "@cloudphone/agent..." run build
