@@ -53,7 +53,11 @@ export class Inbox {
     };
     this.runBatch = db.transaction((items: Item[]) => {
       const now = Date.now();
-      return items.map((it) => this.processOne(it, now));
+      const seen = new Set<string>();
+      const outcomes = items.map((it) => this.processOne(it, now, seen));
+      // One last-seen update per host per batch, not one per message: ingest is a hot path.
+      for (const hostId of seen) this.s.lastSeen.run(now, hostId);
+      return outcomes;
     });
   }
 
@@ -133,7 +137,7 @@ export class Inbox {
     }
   }
 
-  private processOne(it: Item, now: number): Outcome {
+  private processOne(it: Item, now: number, seen: Set<string>): Outcome {
     const reject = (code: string, reason: string, hostId: string | null): Outcome => {
       this.s.park.run(hostId, it.topic.slice(0, 1024), code, reason.slice(0, 2000), payloadExcerpt(it.payload), now);
       return { type: "rejected", code, reason, hostId, topic: it.topic };
@@ -151,7 +155,7 @@ export class Inbox {
     if (!host) return reject("unknown_host", `host ${hostId} is not enrolled`, hostId);
     if (host.revoked_at !== null && p.kind !== "status") return reject("host_revoked", `host ${hostId} has been revoked`, hostId);
     if (this.s.inbox.run(p.message.id, hostId, p.message.seq, p.kind, now).changes === 0) return { type: "duplicate" };
-    this.s.lastSeen.run(now, hostId);
+    seen.add(hostId);
     const effect = this.effects.apply(p, now);
     if (!effect.ok) return reject(effect.code, effect.reason, hostId);
     return { type: "accepted", kind: p.kind, hostId, cameOnline: effect.hostCameOnline };
