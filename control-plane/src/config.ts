@@ -6,6 +6,9 @@ import { z } from "zod";
  * `CLOUDPHONE_CP_` + the key in UPPER_SNAKE_CASE (e.g. `httpPort` → `CLOUDPHONE_CP_HTTP_PORT`). Env wins over file.
  */
 const Port = z.coerce.number({ error: "must be a number" }).int("must be an integer").min(0, "must be 0-65535").max(65535, "must be 0-65535");
+const Int = (min: number, max: number) =>
+  z.coerce.number({ error: "must be a number" }).int("must be an integer").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+const Bool = z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")], { error: "must be true or false" });
 const MqttUrl = z
   .string()
   .url("must be a URL such as mqtt://127.0.0.1:1883")
@@ -26,6 +29,32 @@ export const ConfigSchema = z
     mqttPublicUrl: MqttUrl.optional(),
     commandResendMs: z.coerce.number({ error: "must be a number" }).int("must be an integer").min(100, "must be at least 100").max(3_600_000).default(10_000),
     sqliteSynchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
+    // Users and sessions (U1).
+    jwtSecret: z.string().min(32, "must be at least 32 characters").max(512).optional(),
+    accessTokenTtlSeconds: Int(30, 86_400).default(900),
+    refreshTokenTtlSeconds: Int(60, 365 * 86_400).default(30 * 86_400),
+    loginMaxFailures: Int(1, 1000).default(5),
+    loginLockoutSeconds: Int(1, 86_400).default(900),
+    bootstrapAdminEmail: z.string().email("must be an email address").default("admin@cloudphone.local"),
+    bootstrapAdminPassword: z.string().min(12, "must be at least 12 characters").max(256).optional(),
+    /** Requests per minute per user (or per client address before authentication). */
+    rateLimitPerMinute: Int(1, 1_000_000).default(1200),
+    // Quota defaults for users without their own (Q1).
+    defaultQuotaDevices: Int(0, 100_000).default(5),
+    defaultQuotaCpuMillis: Int(0, 100_000_000).default(16_000),
+    defaultQuotaMemoryMb: Int(0, 100_000_000).default(32_768),
+    defaultQuotaDiskMb: Int(0, 1_000_000_000).default(262_144),
+    // Billing (B1-B4).
+    currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").default("USD"),
+    selfRecharge: Bool.default(true),
+    lowBalanceThresholdMinor: Int(0, 1_000_000_000_000).default(500),
+    zeroBalanceGraceSeconds: Int(0, 30 * 86_400).default(300),
+    billingIntervalMs: Int(100, 3_600_000).default(5_000),
+    // Purchase saga (B2).
+    sagaTimeoutMs: Int(1_000, 86_400_000).default(300_000),
+    sagaRetryBaseMs: Int(10, 60_000).default(500),
+    /** Resilience testing only: the process SIGKILLs itself right after persisting this saga step. */
+    faultCrashAfterSagaStep: z.enum(["order_created", "device_allocated", "device_ready", "payment_taken", "activated"]).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict()
@@ -39,10 +68,7 @@ export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Config = z.output<typeof ConfigSchema>;
 type ConfigKey = keyof z.output<typeof ConfigSchema>;
 
-const KEYS: readonly ConfigKey[] = [
-  "httpHost", "httpPort", "dataDir", "adminToken", "mqttMode", "mqttHost", "mqttPort", "mqttUrl",
-  "mqttUsername", "mqttPassword", "mqttPublicUrl", "commandResendMs", "sqliteSynchronous", "logLevel",
-];
+const KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
 
 export function envVarName(key: string): string {
   return "CLOUDPHONE_CP_" + key.replace(/([A-Z])/g, "_$1").toUpperCase();

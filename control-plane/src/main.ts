@@ -15,6 +15,14 @@ import type { Bus } from "./mqtt/bus.js";
 import { startEmbeddedBroker } from "./mqtt/embedded.js";
 import { connectExternalBroker } from "./mqtt/external.js";
 import { createApp } from "./http/app.js";
+import { Ledger } from "./billing/ledger.js";
+import { createBillingService } from "./billing/service.js";
+import { Metrics } from "./metrics/metrics.js";
+import { Notifier } from "./notify/notifier.js";
+import { createSagaRunner } from "./orders/runner.js";
+import { createPlatformRelay } from "./platform/relay.js";
+import type { Service } from "./platform/service.js";
+import { ensureBootstrapAdmin } from "./users/bootstrap.js";
 
 export interface RunningControlPlane {
   httpPort: number;
@@ -33,6 +41,10 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   const admin = resolveAdminToken(config.adminToken, config.dataDir);
   if (admin.source !== "config") log.info({ file: admin.file, generated: admin.source === "generated" }, "admin token is stored in file");
 
+  ensureBootstrapAdmin(db, config, log);
+  const metrics = new Metrics();
+  const notifier = new Notifier();
+  const ledger = new Ledger(db, { lowBalanceThresholdMinor: config.lowBalanceThresholdMinor });
   const inbox = new Inbox(db, log);
   const publisher = new CommandPublisher(db, log, config.commandResendMs);
   const resend = (hostId: string) =>
@@ -43,9 +55,13 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   const app = createApp({
     db,
     log,
+    config,
     adminToken: admin.token,
     inbox,
     publisher,
+    ledger,
+    notifier,
+    metrics,
     bus: () => bus,
     mqttPublicUrl: () => publicMqttUrl(config, bus?.port ?? null),
   });
@@ -75,6 +91,12 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   }
   publisher.attach(bus);
   publisher.start();
+  const services: Service[] = [
+    createPlatformRelay({ db, log, bus: () => bus, notifier, metrics }),
+    createBillingService({ db, log, config, ledger, publisher, metrics }),
+    createSagaRunner({ db, log, config, ledger, publisher, metrics }),
+  ];
+  for (const s of services) s.start();
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort });
   try {
@@ -86,6 +108,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
       });
     });
   } catch (e) {
+    for (const s of services) await s.stop();
     publisher.stop();
     await bus.close();
     db.close();
@@ -98,6 +121,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      for (const s of [...services].reverse()) await s.stop();
       publisher.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

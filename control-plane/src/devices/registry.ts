@@ -2,6 +2,8 @@ import { newId, type CreateDeviceRequest, type DeviceSpec, type DeviceView } fro
 import type { Db } from "../store/db.js";
 import { insertCommand, planAction, type LifecycleAction } from "./commands.js";
 import { checkPinnedHost, chooseHost, type HostCapacity } from "./placement.js";
+import { checkQuota, type QuotaLimits } from "../quota/quota.js";
+import { quotaLimits, quotaUsage } from "../quota/store.js";
 
 interface DeviceRow {
   id: string;
@@ -66,13 +68,26 @@ FROM hosts h LEFT JOIN devices d ON d.host_id = h.id AND d.deleted_at IS NULL`;
 
 export type CreateOutcome =
   | { ok: true; device: DeviceViewEx; commandId: string }
-  | { ok: false; code: "no_capacity" | "no_host_online" | "host_not_found" | "host_unavailable"; message: string };
+  | { ok: false; code: "no_capacity" | "no_host_online" | "host_not_found" | "host_unavailable" | "quota_exceeded"; message: string };
+
+export interface CreateOptions {
+  /** Quota defaults for owners without a quota row; when set and the request has an owner, the quota is enforced. */
+  quotaDefaults?: QuotaLimits;
+  planId?: string | null;
+  orderId?: string | null;
+}
 
 /**
  * Placement, device insert and the `create` command in one IMMEDIATE transaction: the write lock is taken before
  * capacity is read, so concurrent requests are serialised and can never oversubscribe a host.
  */
-export function createDevice(db: Db, req: CreateDeviceRequest, requestId: string | undefined, now = Date.now()): CreateOutcome {
+export function createDevice(
+  db: Db,
+  req: CreateDeviceRequest,
+  requestId: string | undefined,
+  now = Date.now(),
+  opts: CreateOptions = {},
+): CreateOutcome {
   const spec: DeviceSpec = {
     cpuMillis: req.cpuMillis,
     memoryMb: req.memoryMb,
@@ -85,6 +100,11 @@ export function createDevice(db: Db, req: CreateDeviceRequest, requestId: string
   };
   return db
     .transaction((): CreateOutcome => {
+      // Quota first, under the same write lock as the insert: concurrent requests can never over-allocate (Q1).
+      if (req.ownerId && opts.quotaDefaults) {
+        const q = checkQuota(quotaLimits(db, req.ownerId, opts.quotaDefaults), quotaUsage(db, req.ownerId), spec);
+        if (!q.ok) return { ok: false, code: q.code, message: q.message };
+      }
       let hostId: string;
       if (req.hostId) {
         const h = db.prepare(`${CAPACITY_SQL} WHERE h.id = ? GROUP BY h.id`).get(req.hostId) as HostCapacity | undefined;
@@ -106,9 +126,10 @@ export function createDevice(db: Db, req: CreateDeviceRequest, requestId: string
       }
       const id = newId(now);
       db.prepare(
-        `INSERT INTO devices (id, name, owner_id, host_id, spec, cpu_millis, memory_mb, disk_mb, desired, generation, state, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', 1, 'pending', ?, ?)`,
-      ).run(id, req.name ?? null, req.ownerId ?? null, hostId, JSON.stringify(spec), spec.cpuMillis, spec.memoryMb, spec.diskMb, now, now);
+        `INSERT INTO devices (id, name, owner_id, host_id, spec, cpu_millis, memory_mb, disk_mb, desired, generation, state, created_at, updated_at, plan_id, order_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', 1, 'pending', ?, ?, ?, ?)`,
+      ).run(id, req.name ?? null, req.ownerId ?? null, hostId, JSON.stringify(spec), spec.cpuMillis, spec.memoryMb, spec.diskMb, now, now,
+        opts.planId ?? null, opts.orderId ?? null);
       const cmd = insertCommand(
         db,
         {

@@ -2,9 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ErrorBody, EnrollResponse } from "@cloudphone/shared-protocol";
 import { createApp, type App } from "./app.js";
 import { Inbox } from "../inbox/inbox.js";
-import { CommandPublisher } from "../devices/publisher.js";
 import type { Db } from "../store/db.js";
-import { deviceStateMessage, eventMessage, payloadOf, silentLogger, statusMessage, tempDb } from "../testing/fixtures.js";
+import { deviceStateMessage, eventMessage, payloadOf, silentLogger, statusMessage, tempDb, testAppDeps } from "../testing/fixtures.js";
 
 const ADMIN = "admin-token-for-tests-0123456789";
 let db: Db;
@@ -16,10 +15,7 @@ beforeEach(() => {
   ({ db, cleanup } = tempDb());
   const log = silentLogger();
   inbox = new Inbox(db, log);
-  app = createApp({
-    db, log, adminToken: ADMIN, inbox, publisher: new CommandPublisher(db, log, 10_000),
-    bus: () => null, mqttPublicUrl: () => "mqtt://127.0.0.1:1883",
-  });
+  app = createApp(testAppDeps(db, { log, adminToken: ADMIN, inbox }));
 });
 afterEach(() => cleanup());
 

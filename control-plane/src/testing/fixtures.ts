@@ -5,6 +5,13 @@ import { SCHEMA_VERSION, newId, topics } from "@cloudphone/shared-protocol";
 import { pino, type Logger } from "pino";
 import { openDatabase, type Db } from "../store/db.js";
 import { createEnrollmentToken, enrollHost } from "../hosts/enrollment.js";
+import type { AppDeps } from "../http/app.js";
+import { parseConfigObject, type ConfigInput } from "../config.js";
+import { Inbox } from "../inbox/inbox.js";
+import { CommandPublisher } from "../devices/publisher.js";
+import { Ledger } from "../billing/ledger.js";
+import { Notifier } from "../notify/notifier.js";
+import { Metrics } from "../metrics/metrics.js";
 
 /** Shared helpers for the control plane's unit tests (real SQLite in a temp dir, silent logger). */
 export function tempDir(prefix = "cp-test-"): { dir: string; cleanup: () => void } {
@@ -60,3 +67,24 @@ export function resultMessage(hostId: string, deviceId: string, commandId: strin
 }
 
 export const payloadOf = (m: { body: unknown }): Buffer => Buffer.from(JSON.stringify(m.body));
+
+/** Full `AppDeps` over a real temp database, for in-process HTTP tests (`app.request(...)`). */
+export function testAppDeps(db: Db, overrides: Partial<AppDeps> & { config?: ConfigInput } = {}): AppDeps {
+  const log = overrides.log ?? silentLogger();
+  const config = parseConfigObject({ dataDir: "/nonexistent", logLevel: "silent", ...(overrides.config ?? {}) });
+  const { config: _ignored, ...rest } = overrides;
+  return {
+    db,
+    log,
+    config,
+    adminToken: "admin-token-for-tests-0123456789",
+    inbox: new Inbox(db, log),
+    publisher: new CommandPublisher(db, log, 10_000),
+    ledger: new Ledger(db, { lowBalanceThresholdMinor: config.lowBalanceThresholdMinor }),
+    notifier: new Notifier(),
+    metrics: new Metrics(),
+    bus: () => null,
+    mqttPublicUrl: () => "mqtt://127.0.0.1:1883",
+    ...rest,
+  };
+}

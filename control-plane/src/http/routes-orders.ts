@@ -1,0 +1,4 @@
+import type { App, AppDeps } from "./app.js";
+
+// STUB: filled by the helper that owns this file.
+export function registerOrderRoutes(_app: App, _deps: AppDeps): void {}

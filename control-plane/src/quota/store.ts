@@ -1,0 +1,37 @@
+import type { Db } from "../store/db.js";
+import type { QuotaLimits, QuotaUsage } from "./quota.js";
+
+/**
+ * Usage is derived from the owner's live devices, so it is exact by construction: a device counts from the
+ * transaction that inserts it until the user asks to delete it (desired = deleted) or the platform releases it.
+ */
+export function quotaUsage(db: Db, userId: string): QuotaUsage {
+  return db
+    .prepare(
+      `SELECT COUNT(*) AS devices, COALESCE(SUM(cpu_millis), 0) AS cpuMillis, COALESCE(SUM(memory_mb), 0) AS memoryMb,
+              COALESCE(SUM(disk_mb), 0) AS diskMb
+       FROM devices WHERE owner_id = ? AND deleted_at IS NULL AND desired != 'deleted'`,
+    )
+    .get(userId) as QuotaUsage;
+}
+
+export interface StoredQuota extends QuotaLimits {
+  source: "default" | "plan" | "admin";
+}
+
+/** The user's limits: their own row, else the platform default. */
+export function quotaLimits(db: Db, userId: string, defaults: QuotaLimits): StoredQuota {
+  const r = db
+    .prepare("SELECT max_devices, max_cpu_millis, max_memory_mb, max_disk_mb, source FROM quotas WHERE user_id = ?")
+    .get(userId) as { max_devices: number; max_cpu_millis: number; max_memory_mb: number; max_disk_mb: number; source: StoredQuota["source"] } | undefined;
+  if (!r) return { ...defaults, source: "default" };
+  return { maxDevices: r.max_devices, maxCpuMillis: r.max_cpu_millis, maxMemoryMb: r.max_memory_mb, maxDiskMb: r.max_disk_mb, source: r.source };
+}
+
+export function setQuota(db: Db, userId: string, limits: QuotaLimits, source: StoredQuota["source"], now = Date.now()): void {
+  db.prepare(
+    `INSERT INTO quotas (user_id, max_devices, max_cpu_millis, max_memory_mb, max_disk_mb, source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (user_id) DO UPDATE SET max_devices = excluded.max_devices, max_cpu_millis = excluded.max_cpu_millis,
+       max_memory_mb = excluded.max_memory_mb, max_disk_mb = excluded.max_disk_mb, source = excluded.source, updated_at = excluded.updated_at`,
+  ).run(userId, limits.maxDevices, limits.maxCpuMillis, limits.maxMemoryMb, limits.maxDiskMb, source, now);
+}
