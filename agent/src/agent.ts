@@ -5,6 +5,8 @@ import { buildLocalApi, startLocalApi } from "./api/server.js";
 import { DeviceRepo } from "./devices/repo.js";
 import type { ObserveContext } from "./devices/observe.js";
 import { createLogger, type Logger } from "./log.js";
+import { Meter } from "./metering/meter.js";
+import { MeterTicker } from "./metering/ticker.js";
 import { Outbox } from "./outbox/outbox.js";
 import { OutboxPump } from "./outbox/pump.js";
 import { CAPACITY_EVENTS, ReconcileLoop } from "./reconcile/loop.js";
@@ -45,8 +47,10 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
   const db = openDatabase({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
   const outbox = new Outbox(db, { maxBackoffMs: config.outbox.maxBackoffMs, retentionDays: config.outbox.retentionDays });
   const repo = new DeviceRepo(db);
-  const ctx: ObserveContext = { db, repo, outbox, hostId };
+  const meter = new Meter(db, outbox, hostId, { maxRecordMs: config.metering.intervalMs });
+  const ctx: ObserveContext = { db, repo, outbox, hostId, meter };
   const pump = new OutboxPump(outbox, { maxInFlight: config.outbox.maxInFlight, batchSize: config.outbox.batchSize }, log);
+  const ticker = new MeterTicker(meter, { intervalMs: config.metering.intervalMs, onRecorded: () => pump.kick(), log });
 
   const runtime = new DockerRuntime(
     {
@@ -113,6 +117,7 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
   link.start();
   events.start();
   void loop.start();
+  ticker.start();
   const cleanupOnce = () => {
     try {
       const n = outbox.cleanup();
@@ -134,6 +139,7 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
     close: () => {
       closed ??= (async () => {
         clearInterval(cleanupTimer);
+        ticker.stop();
         events.stop();
         await loop.stop(); // finishes in-progress operations; never stops devices
         await link?.close();

@@ -56,6 +56,12 @@ export const AgentConfigSchema = z.strictObject({
       backoffMs: z.number().int().min(0).max(3_600_000).default(2000),
     })
     .prefault({}),
+  metering: z
+    .strictObject({
+      /** Usage of running devices is reported this often; no usage record spans more than this. */
+      intervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+    })
+    .prefault({}),
   sqliteSynchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
@@ -91,6 +97,7 @@ export const ENV_KEYS = {
   "outbox.maxBackoffMs": "number",
   "recovery.maxAttempts": "number",
   "recovery.backoffMs": "number",
+  "metering.intervalMs": "number",
   sqliteSynchronous: "string",
   logLevel: "string",
 } as const satisfies Record<string, "string" | "number" | "boolean" | "array">;

@@ -1,4 +1,5 @@
 import { topics, type DeviceStateMessage, type EventData, type EventMessage } from "@cloudphone/shared-protocol";
+import type { Meter } from "../metering/meter.js";
 import type { Outbox } from "../outbox/outbox.js";
 import type { Db } from "../store/db.js";
 import type { DeviceRepo } from "./repo.js";
@@ -9,14 +10,19 @@ export interface ObserveContext {
   repo: DeviceRepo;
   outbox: Outbox;
   hostId: string;
+  /** The device meters (B3). Absent: nothing is metered (unit tests that are not about metering). */
+  meter?: Meter;
   now?: () => number;
 }
 
 export interface ObserveResult {
+  /** Something was written: the recorded state, an event, or usage records. */
   changed: boolean;
   stateChanged: boolean;
   event: EventMessage | null;
   record: DeviceRecord | null;
+  /** Usage records enqueued by this observation (closing or splitting the device's meter). */
+  usage: number;
 }
 
 /** Applies an observation to a record without I/O; returns null when nothing would change. Pure. */
@@ -71,15 +77,18 @@ export function enqueueDeviceState(ctx: ObserveContext, rec: DeviceRecord): void
 /**
  * The only producer of device events. In one transaction: compare the observation with the recorded state;
  * if anything changed, update the row and append the retained state message, plus the `device.*` event when the
- * state itself changed. No change → no write.
+ * state itself changed. The device's meter opens, moves or closes in the same transaction, so usage is reported
+ * if and only if the state change that ends it was recorded. No change → no write.
  */
 export function observe(ctx: ObserveContext, deviceId: string, obs: Observation): ObserveResult {
   const now = (ctx.now ?? Date.now)();
   return ctx.db.transaction((): ObserveResult => {
     const rec = ctx.repo.get(deviceId);
-    if (!rec) return { changed: false, stateChanged: false, event: null, record: null };
+    if (!rec) return { changed: false, stateChanged: false, event: null, record: null, usage: 0 };
+    // Before the no-change exit: a container restarted behind our back changes the meter, not the record.
+    const usage = ctx.meter ? ctx.meter.onObservation(rec, obs, now) : 0;
     const next = applyObservation(rec, obs, now);
-    if (!next) return { changed: false, stateChanged: false, event: null, record: rec };
+    if (!next) return { changed: usage > 0, stateChanged: false, event: null, record: rec, usage };
     ctx.repo.writeObserved(next, now);
     const stateChanged = next.state !== rec.state;
     let event: EventMessage | null = null;
@@ -101,6 +110,6 @@ export function observe(ctx: ObserveContext, deviceId: string, obs: Observation)
       );
     }
     enqueueDeviceState(ctx, next);
-    return { changed: true, stateChanged, event, record: next };
+    return { changed: true, stateChanged, event, record: next, usage };
   })();
 }

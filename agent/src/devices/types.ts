@@ -32,6 +32,12 @@ export interface Observation {
   oomKilled?: boolean | null;
   error?: string | null;
   recoveryAttempts?: number;
+  /**
+   * Docker's start of the container's latest run and end of its latest exit (ms), when the observer inspected the
+   * container. Not recorded on the device: metering uses them to start and end usage where the container did.
+   */
+  startedAt?: number | null;
+  finishedAt?: number | null;
   /** Free-text reason carried in the event's data. */
   reason?: string;
   commandId?: string;

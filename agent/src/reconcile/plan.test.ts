@@ -14,7 +14,7 @@ function rec(p: Partial<DeviceRecord> = {}): DeviceRecord {
     restartRequested: false, deletedAt: null, ...p,
   };
 }
-const RUNNING: ContainerObservation = { exists: true, running: true, exitCode: null, oomKilled: false, containerId: "c1", adbPort: 40001, finishedAt: null };
+const RUNNING: ContainerObservation = { exists: true, running: true, exitCode: null, oomKilled: false, containerId: "c1", adbPort: 40001, finishedAt: null, startedAt: NOW - 20_000 };
 const CREATED: ContainerObservation = { ...RUNNING, running: false, adbPort: null };
 const exited = (code: number, finishedAt: number, oom = false): ContainerObservation => ({ ...CREATED, exitCode: code, oomKilled: oom, finishedAt });
 
@@ -81,14 +81,16 @@ describe("plan: desired running", () => {
   it("starts a stopped device and records starting without an event", () => {
     const p = plan(rec({ state: "stopped" }), exited(0, NOW - 5000), NOW, POLICY);
     expect(p.action).toBe("start");
-    expect(p.record).toEqual([{ state: "starting", event: null, containerId: "c1", adbPort: null }]);
+    expect(p.record).toEqual([{ state: "starting", event: null, containerId: "c1", adbPort: null, startedAt: NOW - 20_000, finishedAt: NOW - 5000 }]);
   });
   it("honours the restart flag on a running device", () => {
     expect(plan(rec({ state: "running", restartRequested: true }), RUNNING, NOW, POLICY).action).toBe("restart");
   });
   it("resets recovery attempts after running stably", () => {
     const p = plan(rec({ state: "running", recoveryAttempts: 2, stateSince: NOW - 61_000, containerId: "c1", adbPort: 40001 }), RUNNING, NOW, POLICY);
-    expect(p.record).toEqual([{ state: "running", event: null, containerId: "c1", adbPort: 40001, recoveryAttempts: 0 }]);
+    expect(p.record).toEqual([
+      { state: "running", event: null, containerId: "c1", adbPort: 40001, startedAt: NOW - 20_000, finishedAt: null, recoveryAttempts: 0 },
+    ]);
   });
 });
 

@@ -31,8 +31,9 @@ const NOT_YET_CREATED: ReadonlySet<DeviceStatus> = new Set(["pending", "creating
 /** States in which a container was (or was about to be) running: leaving them is reported as device.stopped. */
 const ACTIVE: ReadonlySet<DeviceStatus> = new Set(["running", "starting", "restarting", "stopping", "error"]);
 
-function details(obs: ContainerObservation): Pick<Observation, "containerId" | "adbPort"> {
-  return { containerId: obs.containerId, adbPort: obs.running ? obs.adbPort : null };
+/** Docker's run times travel with every observation so that metering starts and ends where the container did. */
+function details(obs: ContainerObservation): Pick<Observation, "containerId" | "adbPort" | "startedAt" | "finishedAt"> {
+  return { containerId: obs.containerId, adbPort: obs.running ? obs.adbPort : null, startedAt: obs.startedAt, finishedAt: obs.finishedAt };
 }
 
 /** Recovery delay before the (attempts+1)-th restart. */

@@ -186,6 +186,7 @@ export class DockerRuntime {
       containerId: info.Id,
       adbPort: Number.isInteger(port) && port > 0 ? port : this.cfg.networkMode === "host" && running ? 5555 : null,
       finishedAt: parseDockerTime(info.State.FinishedAt),
+      startedAt: parseDockerTime(info.State.StartedAt),
     };
   }
 }

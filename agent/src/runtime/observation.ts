@@ -6,8 +6,10 @@ export interface ContainerObservation {
   oomKilled: boolean;
   containerId: string | null;
   adbPort: number | null;
-  /** When the container last exited (ms), null if it never ran. */
+  /** When the container last exited (ms), null if it never ran. Kept by Docker while a later run is going on. */
   finishedAt: number | null;
+  /** When the container's latest run started (ms), null if it never ran. */
+  startedAt: number | null;
 }
 
 export const MISSING: ContainerObservation = {
@@ -18,4 +20,5 @@ export const MISSING: ContainerObservation = {
   containerId: null,
   adbPort: null,
   finishedAt: null,
+  startedAt: null,
 };

@@ -63,4 +63,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_published_at ON outbox (published_at) WHERE status = 'published';
     `,
   },
+  {
+    version: 2,
+    name: "meter",
+    // One row per device being metered (recorded state running): the start of its not yet reported running time.
+    sql: `
+      CREATE TABLE meter (
+        device_id TEXT PRIMARY KEY,
+        open_from INTEGER NOT NULL
+      );
+    `,
+  },
 ];
