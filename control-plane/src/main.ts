@@ -42,10 +42,10 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   if (admin.source !== "config") log.info({ file: admin.file, generated: admin.source === "generated" }, "admin token is stored in file");
 
   ensureBootstrapAdmin(db, config, log);
-  const metrics = new Metrics();
   const notifier = new Notifier();
   const ledger = new Ledger(db, { lowBalanceThresholdMinor: config.lowBalanceThresholdMinor });
   const inbox = new Inbox(db, log);
+  const metrics = new Metrics({ db, inboxStats: inbox.stats, notifier }, { processMetrics: true });
   const publisher = new CommandPublisher(db, log, config.commandResendMs);
   const resend = (hostId: string) =>
     void publisher.resendForHost(hostId).catch((e: unknown) => log.warn({ err: e, hostId }, "resend failed"));

@@ -4,3 +4,6 @@ export * from "./messages.js";
 export * from "./http.js";
 export * from "./parse.js";
 export * from "./ids.js";
+export * from "./http-billing.js";
+export * from "./http-users.js";
+export * from "./http-orders.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { EnvelopeFields, MessageId } from "./envelope.js";
-import { ID_PATTERN } from "./topics.js";
+import { EVENT_NAME_PATTERN, ID_PATTERN } from "./topics.js";
 
 export const HostId = z.string().regex(ID_PATTERN, "must be 1-64 of [A-Za-z0-9_.-], starting alphanumeric");
 export const DeviceId = HostId;
@@ -179,3 +179,22 @@ export const DeviceCommand = z.discriminatedUnion("action", [
   z.strictObject({ ...CommandBase, action: z.literal("delete") }),
 ]);
 export type DeviceCommand = z.infer<typeof DeviceCommand>;
+
+// ---- control plane → operators (platform events) -------------------------------------------
+
+export const PlatformEventName = z.string().max(64).regex(EVENT_NAME_PATTERN, "must be {domain}.{action} in lower case");
+
+/**
+ * A platform event (`cloudphone/v1/platform/events/{name}`), published by the control plane's outbox relay.
+ * `id` is the outbox row id and `seq` the control plane's outbox sequence (strictly increasing in commit order, one
+ * counter for all platform events); delivery is at-least-once, so consumers de-duplicate on `id` (or `seq`).
+ */
+export const PlatformEventMessage = z.strictObject({
+  ...EnvelopeFields,
+  name: PlatformEventName,
+  /** The user the event concerns, or null for fleet-wide events (e.g. `alert.raised`). */
+  userId: z.string().min(1).max(64).nullable(),
+  deviceId: DeviceId.nullable(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type PlatformEventMessage = z.infer<typeof PlatformEventMessage>;

@@ -9,9 +9,15 @@
  *   cloudphone/v1/hosts/{hostId}/usage                      host → control plane   (usage records)
  *   cloudphone/v1/hosts/{hostId}/results                    host → control plane   (command results)
  *   cloudphone/v1/hosts/{hostId}/commands                   control plane → host   (device create/start/stop/restart/delete)
+ *   cloudphone/v1/platform/events/{eventName}               control plane → ops    (platform events, e.g. order.completed)
+ *
+ * The `platform/` subtree lies outside every host's subtree, so the host ACL refuses host publishes there, and
+ * `parseTopic` (the uplink parser) returns null for it: it can never be ingested as a host message.
  */
 export const TOPIC_ROOT = "cloudphone/v1";
 export const HOSTS_PREFIX = `${TOPIC_ROOT}/hosts`;
+/** Control-plane publications (its own outbox): never written by hosts. */
+export const PLATFORM_PREFIX = `${TOPIC_ROOT}/platform`;
 
 /** Identifiers that appear as topic levels: no MQTT wildcards or separators, bounded length. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -29,7 +35,25 @@ export const topics = {
   /** What the control plane subscribes to when it uses an external broker. */
   allHostUplinks: `${HOSTS_PREFIX}/+/#`,
   everything: `${TOPIC_ROOT}/#`,
+  /** One platform event, published by the control plane's relay (QoS 1, not retained). */
+  platformEvent: (eventName: string) => `${PLATFORM_PREFIX}/events/${eventName}`,
+  /** Subscription filter for every platform event. */
+  allPlatformEvents: `${PLATFORM_PREFIX}/events/#`,
 } as const;
+
+/** `{domain}.{action}`: lower-case domain, lower-case action with underscores (e.g. `billing.low_balance`). */
+export const EVENT_NAME_PATTERN = /^[a-z]+\.[a-z_]+$/;
+
+/**
+ * Classifies a platform topic (`cloudphone/v1/platform/events/{name}`); null otherwise. Deliberately separate from
+ * `parseTopic`, which only knows host uplinks and downlinks.
+ */
+export function parsePlatformTopic(topic: string): { kind: "platformEvent"; eventName: string } | null {
+  const prefix = `${PLATFORM_PREFIX}/events/`;
+  if (!topic.startsWith(prefix)) return null;
+  const eventName = topic.slice(prefix.length);
+  return eventName.length <= 64 && EVENT_NAME_PATTERN.test(eventName) ? { kind: "platformEvent", eventName } : null;
+}
 
 /** The kinds of topic in the tree; `commands` is the only downlink. */
 export type TopicKind = "status" | "capacity" | "deviceState" | "event" | "usage" | "results" | "commands";

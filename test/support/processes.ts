@@ -46,8 +46,11 @@ export interface ControlPlane extends ProcessHandle {
   adminToken: string;
   dataDir: string;
   ready: LogRecord;
-  /** Stops (SIGTERM) if running and starts again with the same data dir, ports and token. */
-  restart(): Promise<void>;
+  /**
+   * Stops (SIGTERM) if running and starts again with the same data dir, ports and token. `env` changes the
+   * environment from this start on (a value of undefined removes the variable).
+   */
+  restart(options?: { env?: Record<string, string | undefined> }): Promise<void>;
 }
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -73,7 +76,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   // (whether set through options or env), else the embedded listener. An explicit public URL wins.
   const external = baseEnv.CLOUDPHONE_CP_MQTT_MODE === "external" && baseEnv.CLOUDPHONE_CP_MQTT_URL;
   const mqttUrl = baseEnv.CLOUDPHONE_CP_MQTT_PUBLIC_URL ?? (external ? String(baseEnv.CLOUDPHONE_CP_MQTT_URL) : `mqtt://127.0.0.1:${mqttPort}`);
-  const env: NodeJS.ProcessEnv = { ...baseEnv, CLOUDPHONE_CP_MQTT_PUBLIC_URL: mqttUrl };
+  let env: NodeJS.ProcessEnv = { ...baseEnv, CLOUDPHONE_CP_MQTT_PUBLIC_URL: mqttUrl };
   const lines: string[] = [];
   const launch = (): ManagedChild =>
     new ManagedChild(
@@ -98,8 +101,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     logs: () => [...lines],
     kill: (signal) => child.kill(signal),
     stop: () => child.stop(),
-    async restart() {
+    async restart(restartOptions) {
       await child.stop();
+      if (restartOptions?.env) {
+        env = { ...env, ...restartOptions.env };
+        for (const [key, value] of Object.entries(restartOptions.env)) if (value === undefined) delete env[key];
+      }
       const from = lines.length;
       child = launch();
       handle.ready = await waitReady(from);

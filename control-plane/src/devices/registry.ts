@@ -48,13 +48,17 @@ export function getDevice(db: Db, id: string): DeviceViewEx | null {
   return r ? toView(r) : null;
 }
 
-export function listDevices(db: Db, opts: { includeDeleted: boolean; hostId?: string }): DeviceViewEx[] {
+export function listDevices(db: Db, opts: { includeDeleted: boolean; hostId?: string; ownerId?: string }): DeviceViewEx[] {
   const where: string[] = [];
   const args: string[] = [];
   if (!opts.includeDeleted) where.push("deleted_at IS NULL");
   if (opts.hostId) {
     where.push("host_id = ?");
     args.push(opts.hostId);
+  }
+  if (opts.ownerId !== undefined) {
+    where.push("owner_id = ?");
+    args.push(opts.ownerId);
   }
   const sql = `SELECT * FROM devices ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, id`;
   return (db.prepare(sql).all(...args) as DeviceRow[]).map(toView);

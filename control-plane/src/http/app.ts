@@ -23,6 +23,8 @@ import { registerOpenApiRoutes } from "./routes-openapi.js";
 import { requestContext } from "./middleware/request-context.js";
 import { authenticate } from "./middleware/auth.js";
 import { rateLimit } from "./middleware/rate-limit.js";
+import { httpMetrics } from "./middleware/metrics.js";
+import { registerMetricsRoute } from "../metrics/route.js";
 
 export interface AppDeps {
   db: Db;
@@ -46,11 +48,13 @@ export type App = Hono<AppEnv>;
 export function createApp(deps: AppDeps): App {
   const app = new Hono<AppEnv>();
 
+  app.use("*", httpMetrics(deps.metrics));
   app.use("*", requestContext(deps));
   app.use("*", authenticate(deps));
   app.use("*", rateLimit(deps));
 
   registerOpsRoutes(app, deps);
+  registerMetricsRoute(app, deps);
   registerHostRoutes(app, deps);
   registerDeviceRoutes(app, deps);
   registerAuthRoutes(app, deps);

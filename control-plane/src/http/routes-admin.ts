@@ -1,4 +1,151 @@
+import { z } from "zod";
+import {
+  AdjustRequest,
+  AdminInvoicesQuery,
+  AlertsQuery,
+  CreatePlanRequest,
+  QuotaLimitsBody,
+  RechargeRequest,
+  UpdatePlanRequest,
+  newId,
+} from "@cloudphone/shared-protocol";
+import { requireAdmin } from "../auth/principal.js";
+import { activeUserExists, entryView } from "../billing/accounts.js";
+import { listAlerts, resolveAlert } from "../billing/alerts.js";
+import { invoicesForPeriod } from "../billing/invoice-store.js";
+import { verifyBalances } from "../billing/ledger.js";
+import { platformStats } from "../billing/stats.js";
+import { createPlan, listPlans, updatePlan } from "../plans/store.js";
+import { quotaDefaultsFrom, quotaView } from "../quota/defaults.js";
+import { setQuota } from "../quota/store.js";
 import type { App, AppDeps } from "./app.js";
+import { ApiError } from "./errors.js";
+import { ledgerError } from "./routes-billing.js";
+import { readJson, validate } from "./validate.js";
 
-// STUB: filled by the helper that owns this file.
-export function registerAdminRoutes(_app: App, _deps: AppDeps): void {}
+const PlansQuery = z.object({ includeInactive: z.enum(["true", "false"]).default("true") });
+
+/** Operator routes for plans, money, quotas, invoices, statistics and alerts; every one needs the admin role. */
+export function registerAdminRoutes(app: App, deps: AppDeps): void {
+  const { db, ledger, config, log } = deps;
+  const quotaDefaults = quotaDefaultsFrom(config);
+
+  const existingUser = (id: string): string => {
+    if (!activeUserExists(db, id)) throw new ApiError(404, "user_not_found", `user ${id} does not exist`);
+    return id;
+  };
+
+  // ---- plans ----
+  app.post("/api/admin/plans", async (c) => {
+    requireAdmin(c);
+    const body = await readJson(c, CreatePlanRequest);
+    const plan = createPlan(db, body);
+    log.info({ requestId: c.get("requestId"), planId: plan.id }, "plan created");
+    return c.json(plan, 201);
+  });
+
+  app.get("/api/admin/plans", (c) => {
+    requireAdmin(c);
+    const q = validate(PlansQuery, c.req.query(), "query");
+    return c.json({ plans: listPlans(db, { includeInactive: q.includeInactive === "true" }), currency: config.currency });
+  });
+
+  app.patch("/api/admin/plans/:id", async (c) => {
+    requireAdmin(c);
+    const body = await readJson(c, UpdatePlanRequest);
+    const plan = updatePlan(db, c.req.param("id"), body);
+    if (!plan) throw new ApiError(404, "plan_not_found", `plan ${c.req.param("id")} does not exist`);
+    log.info({ requestId: c.get("requestId"), planId: plan.id, changed: Object.keys(body) }, "plan updated");
+    return c.json(plan);
+  });
+
+  // ---- money ----
+  app.get("/api/admin/users/:id/balance", (c) => {
+    requireAdmin(c);
+    const id = existingUser(c.req.param("id"));
+    return c.json({ userId: id, balanceMinor: ledger.balance(id), currency: config.currency, entries: ledger.entries(id, { limit: 20 }).map(entryView) });
+  });
+
+  app.post("/api/admin/users/:id/recharge", async (c) => {
+    const admin = requireAdmin(c);
+    const id = existingUser(c.req.param("id"));
+    const body = await readJson(c, RechargeRequest);
+    const requestId = c.get("requestId");
+    const r = ledger.post({
+      userId: id,
+      kind: "recharge",
+      amountMinor: body.amountMinor,
+      idempotencyKey: `admin-recharge:${id}:${body.idempotencyKey}`,
+      description: `recharge by operator ${admin.userId}`,
+      requestId,
+    });
+    if (!r.ok) throw ledgerError(r);
+    if (!r.duplicate) log.info({ requestId, userId: id, by: admin.userId, amountMinor: body.amountMinor }, "balance recharged by operator");
+    return c.json({ entry: entryView(r.entry), balanceMinor: ledger.balance(id), duplicate: r.duplicate, currency: config.currency }, r.duplicate ? 200 : 201);
+  });
+
+  app.post("/api/admin/users/:id/adjust", async (c) => {
+    const admin = requireAdmin(c);
+    const id = existingUser(c.req.param("id"));
+    const body = await readJson(c, AdjustRequest);
+    const requestId = c.get("requestId");
+    const r = ledger.post({
+      userId: id,
+      kind: "adjustment",
+      amountMinor: body.amountMinor,
+      idempotencyKey: `adjust:${id}:${body.idempotencyKey ?? newId()}`,
+      description: `${body.reason} (operator ${admin.userId})`,
+      requestId,
+    });
+    if (!r.ok) throw ledgerError(r);
+    if (!r.duplicate) log.info({ requestId, userId: id, by: admin.userId, amountMinor: body.amountMinor }, "balance adjusted by operator");
+    return c.json({ entry: entryView(r.entry), balanceMinor: ledger.balance(id), duplicate: r.duplicate, currency: config.currency }, r.duplicate ? 200 : 201);
+  });
+
+  app.get("/api/admin/billing/verify", (c) => {
+    requireAdmin(c);
+    const mismatches = verifyBalances(db);
+    return c.json({ consistent: mismatches.length === 0, mismatches });
+  });
+
+  // ---- quotas ----
+  app.get("/api/admin/users/:id/quota", (c) => {
+    requireAdmin(c);
+    return c.json(quotaView(db, existingUser(c.req.param("id")), quotaDefaults));
+  });
+
+  app.put("/api/admin/users/:id/quota", async (c) => {
+    requireAdmin(c);
+    const id = existingUser(c.req.param("id"));
+    const body = await readJson(c, QuotaLimitsBody);
+    setQuota(db, id, body, "admin");
+    log.info({ requestId: c.get("requestId"), userId: id, quota: body }, "quota set by operator");
+    return c.json(quotaView(db, id, quotaDefaults));
+  });
+
+  // ---- invoices, statistics, alerts ----
+  app.get("/api/admin/invoices", (c) => {
+    requireAdmin(c);
+    const q = validate(AdminInvoicesQuery, c.req.query(), "query");
+    return c.json({ period: q.period, invoices: invoicesForPeriod(db, q.period, config.currency) });
+  });
+
+  app.get("/api/admin/stats", (c) => {
+    requireAdmin(c);
+    return c.json(platformStats(db, config.currency));
+  });
+
+  app.get("/api/admin/alerts", (c) => {
+    requireAdmin(c);
+    const q = validate(AlertsQuery, c.req.query(), "query");
+    return c.json({ alerts: listAlerts(db, { ...(q.open ? { open: q.open === "true" } : {}), limit: q.limit }) });
+  });
+
+  app.post("/api/admin/alerts/:id/resolve", (c) => {
+    const admin = requireAdmin(c);
+    const alert = resolveAlert(db, c.req.param("id"), admin.userId);
+    if (!alert) throw new ApiError(404, "alert_not_found", `alert ${c.req.param("id")} does not exist`);
+    log.info({ requestId: c.get("requestId"), alertId: alert.id, by: admin.userId }, "alert resolved");
+    return c.json(alert);
+  });
+}

@@ -2,6 +2,7 @@ import { CreateEnrollmentTokenRequest, EnrollRequest, MqttCredentialRequest, typ
 import { createEnrollmentToken, enrollHost } from "../hosts/enrollment.js";
 import { createOperatorCredential, hostClientId } from "../hosts/credentials.js";
 import { getHost, listHosts, revokeHost } from "../hosts/registry.js";
+import { requireAdmin } from "../auth/principal.js";
 import type { App, AppDeps } from "./app.js";
 import { ApiError } from "./errors.js";
 import { readJson } from "./validate.js";
@@ -10,6 +11,7 @@ export function registerHostRoutes(app: App, deps: AppDeps): void {
   const { db, log } = deps;
 
   app.post("/api/enrollment-tokens", async (c) => {
+    requireAdmin(c);
     const body = await readJson(c, CreateEnrollmentTokenRequest);
     const t = createEnrollmentToken(db, body.ttlSeconds, body.note);
     log.info({ requestId: c.get("requestId"), expiresAt: t.expiresAt }, "enrollment token created");
@@ -31,15 +33,20 @@ export function registerHostRoutes(app: App, deps: AppDeps): void {
     return c.json(res, 201);
   });
 
-  app.get("/api/hosts", (c) => c.json({ hosts: listHosts(db) }));
+  app.get("/api/hosts", (c) => {
+    requireAdmin(c);
+    return c.json({ hosts: listHosts(db) });
+  });
 
   app.get("/api/hosts/:id", (c) => {
+    requireAdmin(c);
     const host = getHost(db, c.req.param("id"));
     if (!host) throw new ApiError(404, "host_not_found", `host ${c.req.param("id")} does not exist`);
     return c.json(host);
   });
 
   app.delete("/api/hosts/:id", (c) => {
+    requireAdmin(c);
     const id = c.req.param("id");
     if (!revokeHost(db, id)) throw new ApiError(404, "host_not_found", `host ${id} does not exist`);
     const kicked = deps.bus()?.disconnectHost(id) ?? false;
@@ -48,6 +55,7 @@ export function registerHostRoutes(app: App, deps: AppDeps): void {
   });
 
   app.post("/api/mqtt-credentials", async (c) => {
+    requireAdmin(c);
     const body = await readJson(c, MqttCredentialRequest);
     const r = createOperatorCredential(db, body.username, body.access);
     if (!r.ok) throw new ApiError(409, "username_taken", `MQTT username ${body.username} already exists`);

@@ -3,6 +3,7 @@ import { checkDatabase } from "../store/db.js";
 import { getCommand } from "../devices/commands.js";
 import { countRejectedStored, listRejected } from "../inbox/rejected.js";
 import { listEvents } from "./events-query.js";
+import { requireAdmin } from "../auth/principal.js";
 import type { App, AppDeps } from "./app.js";
 import { ApiError } from "./errors.js";
 import { validate } from "./validate.js";
@@ -28,19 +29,25 @@ export function registerOpsRoutes(app: App, deps: AppDeps): void {
   });
 
   app.get("/api/events", (c) => {
+    requireAdmin(c);
     const q = validate(EventsQuery, c.req.query(), "query");
     return c.json({ events: listEvents(db, q) });
   });
 
   app.get("/api/commands/:id", (c) => {
+    requireAdmin(c);
     const cmd = getCommand(db, c.req.param("id"));
     if (!cmd) throw new ApiError(404, "command_not_found", `command ${c.req.param("id")} does not exist`);
     return c.json(cmd);
   });
 
-  app.get("/api/inbox/stats", (c) => c.json({ ...deps.inbox.stats.snapshot(), rejectedStored: countRejectedStored(db) }));
+  app.get("/api/inbox/stats", (c) => {
+    requireAdmin(c);
+    return c.json({ ...deps.inbox.stats.snapshot(), rejectedStored: countRejectedStored(db) });
+  });
 
   app.get("/api/inbox/rejected", (c) => {
+    requireAdmin(c);
     const q = validate(LimitQuery, c.req.query(), "query");
     return c.json({ rejected: listRejected(db, q.limit) });
   });

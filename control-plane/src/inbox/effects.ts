@@ -1,5 +1,6 @@
 import type { MessageOf, ParsedMessage } from "@cloudphone/shared-protocol";
 import type { Db } from "../store/db.js";
+import { recordPlatformEvent } from "../platform/record.js";
 
 export type EffectResult =
   | { ok: true; hostCameOnline: boolean }
@@ -20,7 +21,7 @@ interface HostStatusRow {
 export class Effects {
   private readonly s;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.s = {
       hostStatus: db.prepare("SELECT status, status_seq, prev_birth_seq FROM hosts WHERE id = ?"),
       setOnline: db.prepare(
@@ -32,7 +33,7 @@ export class Effects {
         `UPDATE hosts SET capacity_seq = ?, cpu_millis = ?, memory_mb = ?, disk_mb = ?, device_slots = ?, reported_used = ?, inventory = ?
          WHERE id = ? AND capacity_seq < ?`,
       ),
-      device: db.prepare("SELECT host_id, desired, state_seq FROM devices WHERE id = ?"),
+      device: db.prepare("SELECT host_id, desired, state_seq, state, owner_id FROM devices WHERE id = ?"),
       deviceState: db.prepare(
         `UPDATE devices SET state = ?, state_seq = ?, state_detail = ?, error = ?, updated_at = ?,
            deleted_at = CASE WHEN desired = 'deleted' AND ? = 'deleted' THEN COALESCE(deleted_at, ?) ELSE deleted_at END
@@ -102,7 +103,9 @@ export class Effects {
   }
 
   private deviceState(m: MessageOf<"deviceState">, now: number): EffectResult {
-    const row = this.s.device.get(m.deviceId) as { host_id: string; desired: string; state_seq: number | null } | undefined;
+    const row = this.s.device.get(m.deviceId) as
+      | { host_id: string; desired: string; state_seq: number | null; state: string; owner_id: string | null }
+      | undefined;
     if (!row) return { ok: false, code: "unknown_device", reason: `device ${m.deviceId} is not known to the control plane` };
     if (row.host_id !== m.hostId) {
       return { ok: false, code: "device_host_mismatch", reason: `device ${m.deviceId} belongs to host ${row.host_id}, not ${m.hostId}` };
@@ -118,6 +121,14 @@ export class Effects {
       ...(m.oomKilled !== undefined ? { oomKilled: m.oomKilled } : {}),
     };
     this.s.deviceState.run(m.state, m.seq, JSON.stringify(detail), m.error ?? null, now, m.state, now, m.deviceId);
+    // The owner hears about real changes only (re-reports after a reconnect are not news), in this same transaction.
+    if (row.state !== m.state && row.owner_id !== null) {
+      recordPlatformEvent(
+        this.db,
+        { name: "device.state_changed", userId: row.owner_id, deviceId: m.deviceId, data: { state: m.state, previous: row.state }, requestId: m.requestId ?? null },
+        now,
+      );
+    }
     return OK;
   }
 

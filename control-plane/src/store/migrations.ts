@@ -301,4 +301,14 @@ CREATE INDEX platform_outbox_pending ON platform_outbox(status, seq);
 CREATE INDEX platform_outbox_user ON platform_outbox(user_id, seq);
 `,
   },
+  {
+    version: 4,
+    name: "billing indexes: ledger by time (invoices, revenue), devices by plan and by funds suspension",
+    sql: `
+CREATE INDEX ledger_user_time ON ledger_entries(user_id, created_at);
+CREATE INDEX ledger_time ON ledger_entries(created_at);
+CREATE INDEX devices_plan ON devices(plan_id) WHERE plan_id IS NOT NULL;
+CREATE INDEX devices_suspended ON devices(owner_id) WHERE suspended_at IS NOT NULL;
+`,
+  },
 ];

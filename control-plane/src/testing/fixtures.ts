@@ -69,20 +69,27 @@ export function resultMessage(hostId: string, deviceId: string, commandId: strin
 export const payloadOf = (m: { body: unknown }): Buffer => Buffer.from(JSON.stringify(m.body));
 
 /** Full `AppDeps` over a real temp database, for in-process HTTP tests (`app.request(...)`). */
-export function testAppDeps(db: Db, overrides: Partial<AppDeps> & { config?: ConfigInput } = {}): AppDeps {
+export function testAppDeps(db: Db, overrides: Omit<Partial<AppDeps>, "config"> & { config?: ConfigInput } = {}): AppDeps {
   const log = overrides.log ?? silentLogger();
-  const config = parseConfigObject({ dataDir: "/nonexistent", logLevel: "silent", ...(overrides.config ?? {}) });
+  const config = parseConfigObject({
+    dataDir: "/nonexistent",
+    logLevel: "silent",
+    jwtSecret: "test-jwt-secret-0123456789abcdefghijklmnopqrstuv",
+    ...(overrides.config ?? {}),
+  });
   const { config: _ignored, ...rest } = overrides;
+  const inbox = overrides.inbox ?? new Inbox(db, log);
+  const notifier = overrides.notifier ?? new Notifier();
   return {
     db,
     log,
     config,
     adminToken: "admin-token-for-tests-0123456789",
-    inbox: new Inbox(db, log),
+    inbox,
     publisher: new CommandPublisher(db, log, 10_000),
     ledger: new Ledger(db, { lowBalanceThresholdMinor: config.lowBalanceThresholdMinor }),
-    notifier: new Notifier(),
-    metrics: new Metrics(),
+    notifier,
+    metrics: new Metrics({ db, inboxStats: inbox.stats, notifier }),
     bus: () => null,
     mqttPublicUrl: () => "mqtt://127.0.0.1:1883",
     ...rest,

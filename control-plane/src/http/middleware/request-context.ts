@@ -2,8 +2,12 @@ import { RequestId, newId } from "@cloudphone/shared-protocol";
 import type { MiddlewareHandler } from "hono";
 import type { AppDeps, AppEnv } from "../app.js";
 import { ApiError } from "../errors.js";
+import { runWithLogContext } from "../../log.js";
 
-/** Request id: accepted from X-Request-ID when valid, generated otherwise; echoed and logged with every request. */
+/**
+ * Request id: accepted from X-Request-ID when valid, generated otherwise; echoed, and attached to every log line
+ * written while the request is handled (AsyncLocalStorage, see log.ts), not only to the access line below.
+ */
 export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
@@ -18,7 +22,7 @@ export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
       ]);
     }
     c.header("X-Request-ID", requestId);
-    await next();
+    await runWithLogContext({ requestId }, () => next());
     c.header("X-Request-ID", requestId);
     deps.log.info(
       { requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round((performance.now() - started) * 10) / 10 },
