@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, startControlPlane, type AgentHandle, type ControlPlaneHandle } from "./support/processes.js";
 import { api } from "./support/api.js";
 import { waitFor } from "./support/wait.js";
+import { callAs, registerUser } from "./support/users.js";
 import { inspect, listManagedContainers } from "./support/docker.js";
 
 const PRICE = 100;
@@ -18,21 +19,7 @@ let cp: ControlPlaneHandle;
 let agent: AgentHandle;
 let db: Database.Database;
 
-interface Reply<T> {
-  status: number;
-  body: T;
-}
-
-async function call<T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown): Promise<Reply<T>> {
-  const res = await fetch(`${cp.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-}
+const call = <T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown) => callAs<T>(cp.httpUrl, token, method, path, body);
 
 const containerState = async (deviceId: string) =>
   (await listManagedContainers(agent.hostId)).find((c) => c.Labels["io.cloudphone.device-id"] === deviceId)?.State;
@@ -75,15 +62,7 @@ describe("billing end to end", () => {
     });
     expect(plan.status).toBe(201);
 
-    const reg = await fetch(`${cp.httpUrl}/api/auth/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: `dora-${Date.now()}@example.test`, password: "correct horse battery staple" }),
-    });
-    expect(reg.status).toBe(201);
-    const session = (await reg.json()) as { accessToken: string; user: { id: string } };
-    const token = session.accessToken;
-    const userId = session.user.id;
+    const { token, id: userId } = await registerUser(cp.httpUrl, "dora");
     // 220 pays the price (100) but not the first started minute (150): the balance goes to -30.
     expect((await call(token, "POST", "/api/billing/recharge", { amountMinor: 220, idempotencyKey: "first" })).status).toBe(201);
 

@@ -14,7 +14,7 @@ let cp: ControlPlaneHandle;
 let agent: AgentHandle;
 
 beforeAll(async () => {
-  cp = await startControlPlane();
+  cp = await startControlPlane({ env: { CLOUDPHONE_CP_BILLING_INTERVAL_MS: "500" } });
   agent = await startAgent({ controlPlane: cp, token: await api(cp).createEnrollmentToken(), config: { metering: { intervalMs: INTERVAL_MS } } });
   await waitFor(async () => (await api(cp).listHosts()).find((h) => h.id === agent.hostId && h.status === "online"), { message: "host online" });
 });
@@ -130,6 +130,11 @@ describe("metering", () => {
     const agentDb = new Database(join(agent.dataDir, "agent.db"), { readonly: true });
     const cpDb = new Database(join(cp.dataDir, "control-plane.db"), { readonly: true });
     try {
+      // The billing pass has processed every record (charged, or metered free: these fleet devices have no plan).
+      await waitFor(
+        () => (cpDb.prepare("SELECT COUNT(*) FROM usage_records WHERE host_id = ? AND charged_at IS NULL").pluck().get(agent.hostId) === 0 ? true : undefined),
+        { timeoutMs: 30_000, message: "every usage record processed by billing" },
+      );
       expect(agentDb.prepare("SELECT count(*) FROM meter").pluck().get()).toBe(0); // no device is being metered
       const sent = (agentDb.prepare("SELECT payload FROM outbox WHERE topic LIKE '%/usage'").pluck().all() as string[]).map(
         (p) => (JSON.parse(p) as { recordId: string }).recordId,
@@ -150,6 +155,8 @@ describe("metering", () => {
         }
         const metered = mine.reduce((a, r) => a + (r.to_ms - r.from_ms), 0);
         const dockerTotal = tracker.total(id);
+        // Billing counted each record exactly once: the device's meter equals the sum of its records.
+        expect(cpDb.prepare("SELECT metered_ms FROM device_meters WHERE device_id = ?").pluck().get(id), `${id}: billed time`).toBe(metered);
         expect(Math.abs(metered - dockerTotal), `${id}: metered ${metered} ms, Docker ran ${dockerTotal} ms`).toBeLessThanOrEqual(INTERVAL_MS);
       }
       expect(tracker.runs.get(ids[2]!)?.size).toBe(2);

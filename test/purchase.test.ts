@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, startControlPlane, type AgentHandle, type ControlPlaneHandle } from "./support/processes.js";
 import { api } from "./support/api.js";
 import { waitFor } from "./support/wait.js";
+import { callAs, registerUser } from "./support/users.js";
 import { listManagedContainers } from "./support/docker.js";
 
 const SLOTS = 6;
@@ -19,10 +20,6 @@ let agent: AgentHandle;
 let planId: string;
 let db: Database.Database;
 
-interface Reply<T = Record<string, unknown>> {
-  status: number;
-  body: T;
-}
 interface Order {
   id: string;
   status: string;
@@ -36,31 +33,8 @@ interface Entry {
   orderId: string | null;
 }
 
-async function call<T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown): Promise<Reply<T>> {
-  const res = await fetch(`${cp.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-}
-
-async function newUser(name: string, balance: number): Promise<{ token: string; id: string }> {
-  const res = await fetch(`${cp.httpUrl}/api/auth/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: `${name}-${Date.now()}@example.test`, password: "correct horse battery staple" }),
-  });
-  expect(res.status).toBe(201);
-  const session = (await res.json()) as { accessToken: string; user: { id: string } };
-  if (balance > 0) {
-    const r = await call(session.accessToken, "POST", "/api/billing/recharge", { amountMinor: balance, idempotencyKey: `start-${name}` });
-    expect(r.status).toBe(201);
-  }
-  return { token: session.accessToken, id: session.user.id };
-}
+const call = <T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown) => callAs<T>(cp.httpUrl, token, method, path, body);
+const newUser = (name: string, balance: number) => registerUser(cp.httpUrl, name, balance);
 
 const balanceOf = async (token: string) => (await call<{ balanceMinor: number }>(token, "GET", "/api/billing/balance")).body.balanceMinor;
 const ledgerOf = async (token: string) => (await call<{ entries: Entry[] }>(token, "GET", "/api/billing/ledger?limit=500")).body.entries;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, startControlPlane, type AgentHandle, type ControlPlaneHandle } from "./support/processes.js";
 import { api } from "./support/api.js";
 import { waitFor } from "./support/wait.js";
+import { callAs, registerUser } from "./support/users.js";
 import { listManagedContainers } from "./support/docker.js";
 
 const STEPS = ["order_created", "device_allocated", "device_ready", "payment_taken", "activated"] as const;
@@ -27,28 +28,8 @@ interface Order {
   saga: { status: string; step: string } | null;
 }
 
-async function call<T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${cp.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-}
-
-async function newUser(name: string): Promise<{ token: string; id: string }> {
-  const res = await fetch(`${cp.httpUrl}/api/auth/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: `${name}-${Date.now()}@example.test`, password: "correct horse battery staple" }),
-  });
-  expect(res.status).toBe(201);
-  const session = (await res.json()) as { accessToken: string; user: { id: string } };
-  expect((await call(session.accessToken, "POST", "/api/billing/recharge", { amountMinor: START, idempotencyKey: "start" })).status).toBe(201);
-  return { token: session.accessToken, id: session.user.id };
-}
+const call = <T = Record<string, unknown>>(token: string, method: string, path: string, body?: unknown) => callAs<T>(cp.httpUrl, token, method, path, body);
+const newUser = (name: string) => registerUser(cp.httpUrl, name, START);
 
 const hostOnline = () =>
   waitFor(async () => (await api(cp).listHosts()).find((h) => h.id === agent.hostId && h.status === "online"), { timeoutMs: 30_000, message: "host online" });

@@ -68,8 +68,8 @@ export function registerAdminRoutes(app: App, deps: AppDeps): void {
 
   app.post("/api/admin/users/:id/recharge", async (c) => {
     const admin = requireAdmin(c);
+    const body = await readJson(c, RechargeRequest); // validate before the lookup: bad input is a 400 whatever the id
     const id = existingUser(c.req.param("id"));
-    const body = await readJson(c, RechargeRequest);
     const requestId = c.get("requestId");
     const r = ledger.post({
       userId: id,
@@ -86,8 +86,8 @@ export function registerAdminRoutes(app: App, deps: AppDeps): void {
 
   app.post("/api/admin/users/:id/adjust", async (c) => {
     const admin = requireAdmin(c);
+    const body = await readJson(c, AdjustRequest); // validate before the lookup: bad input is a 400 whatever the id
     const id = existingUser(c.req.param("id"));
-    const body = await readJson(c, AdjustRequest);
     const requestId = c.get("requestId");
     const r = ledger.post({
       userId: id,
@@ -116,8 +116,8 @@ export function registerAdminRoutes(app: App, deps: AppDeps): void {
 
   app.put("/api/admin/users/:id/quota", async (c) => {
     requireAdmin(c);
+    const body = await readJson(c, QuotaLimitsBody); // validate before the lookup: bad input is a 400 whatever the id
     const id = existingUser(c.req.param("id"));
-    const body = await readJson(c, QuotaLimitsBody);
     setQuota(db, id, body, "admin");
     log.info({ requestId: c.get("requestId"), userId: id, quota: body }, "quota set by operator");
     return c.json(quotaView(db, id, quotaDefaults));

@@ -1,6 +1,6 @@
 import type { OrderView } from "@cloudphone/shared-protocol";
 import { checkQuota } from "../quota/quota.js";
-import { quotaLimits, quotaUsage } from "../quota/store.js";
+import { quotaLimits, quotaUsage, raisedByPlan } from "../quota/store.js";
 import { crashIfFaultStep } from "./fault.js";
 import type { SagaEngine } from "./engine.js";
 import { CANCELLABLE_STEPS } from "./saga.js";
@@ -42,7 +42,7 @@ export async function purchase(deps: StepDeps, engine: SagaEngine, req: Purchase
     maxMemoryMb: config.defaultQuotaMemoryMb,
     maxDiskMb: config.defaultQuotaDiskMb,
   };
-  const q = checkQuota(quotaLimits(db, req.userId, quotaDefaults), quotaUsage(db, req.userId), plan.spec);
+  const q = checkQuota(raisedByPlan(quotaLimits(db, req.userId, quotaDefaults), plan.quota), quotaUsage(db, req.userId), plan.spec);
   if (!q.ok) return { ok: false, status: 409, code: q.code, message: q.message };
 
   // 2. order_created

@@ -5,6 +5,8 @@ import type { Db } from "../store/db.js";
 import type { Ledger } from "../billing/ledger.js";
 import type { CommandPublisher } from "../devices/publisher.js";
 import { applyDeviceAction, createDevice } from "../devices/registry.js";
+import type { QuotaLimits } from "../quota/quota.js";
+import { grantPlanQuota } from "../quota/store.js";
 import { recordPlatformEvent } from "../platform/record.js";
 import { STEP_AFTER, type CompensationAction, type ForwardAction, type SagaFailure } from "./saga.js";
 import { appendLog, loadSaga, payKey, refundKey, plucked, stmt, userIsActive, type SagaData, type SagaRecord } from "./store.js";
@@ -89,6 +91,9 @@ export function runForward(deps: StepDeps, e: Expected, action: ForwardAction, n
           maxMemoryMb: config.defaultQuotaMemoryMb,
           maxDiskMb: config.defaultQuotaDiskMb,
         };
+        // A plan may carry quota defaults: granted before the binding check, in the same transaction.
+        const planQuota = plucked(db, "SELECT quota FROM plans WHERE id = ?").get(s.data.planId) as string | null | undefined;
+        if (planQuota) grantPlanQuota(db, s.userId, JSON.parse(planQuota) as QuotaLimits, quotaDefaults, now);
         // createDevice's own IMMEDIATE transaction nests as a savepoint: quota, placement, device, command and this
         // step commit together or not at all.
         const r = createDevice(db, { ownerId: s.userId, name: s.data.name, ...s.data.spec }, s.requestId ?? undefined, now, {

@@ -32,7 +32,7 @@ interface Shape {
 }
 
 function makeSaga(shape: Shape): string {
-  const plan = { id: "p1", name: "P", priceMinor: 100, active: true, spec: SPEC };
+  const plan = { id: "p1", name: "P", priceMinor: 100, active: true, spec: SPEC, quota: null };
   const { orderId, sagaId } = insertOrderAndSaga(db, { userId: "u1", plan, name: "d", requestId: null, deadlineAt: shape.deadlineAt }, NOW - 10);
   db.prepare("UPDATE sagas SET status = ?, step = ? WHERE id = ?").run(shape.status, shape.step, sagaId);
   if (shape.device) {

@@ -1,3 +1,4 @@
+import type { QuotaLimits } from "../quota/quota.js";
 import {
   DeviceSpec,
   newId,
@@ -146,11 +147,13 @@ export interface PlanRecord {
   active: boolean;
   /** Null when the stored spec is not a valid DeviceSpec (the plan cannot be bought). */
   spec: DeviceSpec | null;
+  /** Quota defaults the plan grants its buyers (Q1), if any. */
+  quota: QuotaLimits | null;
 }
 
 export function readPlan(db: Db, planId: string): PlanRecord | null {
-  const r = stmt(db, "SELECT id, name, price_minor, spec, active FROM plans WHERE id = ?").get(planId) as
-    | { id: string; name: string; price_minor: number; spec: string; active: number }
+  const r = stmt(db, "SELECT id, name, price_minor, spec, quota, active FROM plans WHERE id = ?").get(planId) as
+    | { id: string; name: string; price_minor: number; spec: string; quota: string | null; active: number }
     | undefined;
   if (!r) return null;
   let spec: DeviceSpec | null = null;
@@ -160,7 +163,8 @@ export function readPlan(db: Db, planId: string): PlanRecord | null {
   } catch {
     spec = null; // not JSON: treated as an unusable plan
   }
-  return { id: r.id, name: r.name, priceMinor: r.price_minor, active: r.active === 1, spec };
+  const quota = r.quota ? (JSON.parse(r.quota) as QuotaLimits) : null;
+  return { id: r.id, name: r.name, priceMinor: r.price_minor, active: r.active === 1, spec, quota };
 }
 
 export function userIsActive(db: Db, userId: string): boolean {

@@ -3,7 +3,7 @@ import type { Db } from "../store/db.js";
 import { createDevice } from "../devices/registry.js";
 import { enrollTestHost, tempDb } from "../testing/fixtures.js";
 import { checkQuota } from "./quota.js";
-import { quotaLimits, quotaUsage, setQuota } from "./store.js";
+import { grantPlanQuota, quotaLimits, quotaUsage, setQuota } from "./store.js";
 import { quotaView } from "./defaults.js";
 
 const LIMITS = { maxDevices: 2, maxCpuMillis: 4_000, maxMemoryMb: 4_096, maxDiskMb: 20_000 };
@@ -40,6 +40,16 @@ describe("quota store (Q1)", () => {
     db.prepare("UPDATE hosts SET status = 'online'").run();
   });
   afterEach(() => cleanup());
+
+  it("a plan's quota raises the buyer's limits dimension by dimension, never lowers them, never overrides an operator", () => {
+    expect(grantPlanQuota(db, "u1", { ...LIMITS, maxDevices: LIMITS.maxDevices + 3, maxDiskMb: 1 }, LIMITS)).toBe(true);
+    expect(quotaLimits(db, "u1", LIMITS)).toEqual({ ...LIMITS, maxDevices: LIMITS.maxDevices + 3, source: "plan" });
+    // A smaller plan changes nothing.
+    expect(grantPlanQuota(db, "u1", { maxDevices: 1, maxCpuMillis: 1, maxMemoryMb: 1, maxDiskMb: 1 }, LIMITS)).toBe(false);
+    setQuota(db, "u1", { ...LIMITS, maxDevices: 2 }, "admin");
+    expect(grantPlanQuota(db, "u1", { ...LIMITS, maxDevices: 50 }, LIMITS)).toBe(false);
+    expect(quotaLimits(db, "u1", LIMITS)).toEqual({ ...LIMITS, maxDevices: 2, source: "admin" });
+  });
 
   it("uses the platform default until the user has their own limits, then theirs", () => {
     expect(quotaLimits(db, "u1", LIMITS)).toEqual({ ...LIMITS, source: "default" });

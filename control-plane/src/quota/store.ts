@@ -47,3 +47,30 @@ export function setQuota(db: Db, userId: string, limits: QuotaLimits, source: St
        max_memory_mb = excluded.max_memory_mb, max_disk_mb = excluded.max_disk_mb, source = excluded.source, updated_at = excluded.updated_at`,
   ).run(userId, limits.maxDevices, limits.maxCpuMillis, limits.maxMemoryMb, limits.maxDiskMb, source, now);
 }
+
+/** The limits after buying a plan with `planQuota` (Q1: defaults from the plan); an operator's quota stands as it is. */
+export function raisedByPlan(current: StoredQuota, planQuota: QuotaLimits | null): StoredQuota {
+  if (!planQuota || current.source === "admin") return current;
+  const raised: StoredQuota = {
+    maxDevices: Math.max(current.maxDevices, planQuota.maxDevices),
+    maxCpuMillis: Math.max(current.maxCpuMillis, planQuota.maxCpuMillis),
+    maxMemoryMb: Math.max(current.maxMemoryMb, planQuota.maxMemoryMb),
+    maxDiskMb: Math.max(current.maxDiskMb, planQuota.maxDiskMb),
+    source: "plan",
+  };
+  const same =
+    raised.maxDevices === current.maxDevices &&
+    raised.maxCpuMillis === current.maxCpuMillis &&
+    raised.maxMemoryMb === current.maxMemoryMb &&
+    raised.maxDiskMb === current.maxDiskMb;
+  return same ? current : raised;
+}
+
+/** Buying a plan that carries a quota raises the buyer's stored limits to at least the plan's, dimension by dimension. */
+export function grantPlanQuota(db: Db, userId: string, planQuota: QuotaLimits, defaults: QuotaLimits, now = Date.now()): boolean {
+  const current = quotaLimits(db, userId, defaults);
+  const raised = raisedByPlan(current, planQuota);
+  if (raised === current) return false;
+  setQuota(db, userId, raised, "plan", now);
+  return true;
+}
