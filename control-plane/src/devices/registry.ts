@@ -1,4 +1,5 @@
 import { newId, type CreateDeviceRequest, type DeviceSpec, type DeviceView } from "@cloudphone/shared-protocol";
+import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/db.js";
 import { insertCommand, planAction, type LifecycleAction } from "./commands.js";
 import { checkPinnedHost, chooseHost, type HostCapacity } from "./placement.js";
@@ -48,7 +49,14 @@ export function getDevice(db: Db, id: string): DeviceViewEx | null {
   return r ? toView(r) : null;
 }
 
-export function listDevices(db: Db, opts: { includeDeleted: boolean; hostId?: string; ownerId?: string }): DeviceViewEx[] {
+export interface ListFilter {
+  includeDeleted: boolean;
+  hostId?: string;
+  ownerId?: string;
+}
+
+/** WHERE clause and arguments of a device listing; one prepared statement per clause shape and connection. */
+function listWhere(opts: ListFilter): { key: string; where: string; args: string[] } {
   const where: string[] = [];
   const args: string[] = [];
   if (!opts.includeDeleted) where.push("deleted_at IS NULL");
@@ -60,8 +68,37 @@ export function listDevices(db: Db, opts: { includeDeleted: boolean; hostId?: st
     where.push("owner_id = ?");
     args.push(opts.ownerId);
   }
-  const sql = `SELECT * FROM devices ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, id`;
-  return (db.prepare(sql).all(...args) as DeviceRow[]).map(toView);
+  const clause = where.length ? "WHERE " + where.join(" AND ") : "";
+  return { key: clause, where: clause, args };
+}
+
+const statements = new WeakMap<Db, Map<string, Statement>>();
+function cached(db: Db, sql: string): Statement {
+  let m = statements.get(db);
+  if (!m) statements.set(db, (m = new Map()));
+  let st = m.get(sql);
+  if (!st) m.set(sql, (st = db.prepare(sql)));
+  return st;
+}
+
+export function listDevices(db: Db, opts: ListFilter): DeviceViewEx[] {
+  const w = listWhere(opts);
+  return (cached(db, `SELECT * FROM devices ${w.where} ORDER BY created_at, id`).all(...w.args) as DeviceRow[]).map(toView);
+}
+
+/**
+ * The same listing as `listDevices`, as the JSON text `{"devices":[...]}` built by SQLite itself: the hot
+ * `GET /api/devices` then skips parsing each row's JSON columns only to serialise them again.
+ */
+export function listDevicesJson(db: Db, opts: ListFilter): string {
+  const w = listWhere(opts);
+  const sql = `SELECT json_object('devices', json(json_group_array(json(v) ORDER BY created_at, id))) FROM (
+    SELECT created_at, id, json_object(
+      'id', id, 'name', name, 'ownerId', owner_id, 'hostId', host_id, 'spec', json(spec), 'desired', desired,
+      'generation', generation, 'state', state, 'stateSeq', state_seq, 'error', error, 'createdAt', created_at,
+      'updatedAt', updated_at, 'deletedAt', deleted_at, 'stateDetail', json(state_detail)) AS v
+    FROM devices ${w.where})`;
+  return cached(db, sql).pluck().get(...w.args) as string;
 }
 
 const CAPACITY_SQL = `

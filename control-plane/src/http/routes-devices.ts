@@ -1,7 +1,7 @@
 import { CreateDeviceRequest } from "@cloudphone/shared-protocol";
 import type { Context } from "hono";
 import { z } from "zod";
-import { applyDeviceAction, createDevice, getDevice, listDevices, type DeviceViewEx } from "../devices/registry.js";
+import { applyDeviceAction, createDevice, getDevice, listDevicesJson, type DeviceViewEx } from "../devices/registry.js";
 import type { LifecycleAction } from "../devices/commands.js";
 import { canAccess, requireAdmin, requireScope, type Principal } from "../auth/principal.js";
 import { checkStartFunds, clearSuspension } from "../billing/funds.js";
@@ -63,12 +63,12 @@ export function registerDeviceRoutes(app: App, deps: AppDeps): void {
     const p = requireScope(c, "devices:read");
     const q = validate(ListQuery, c.req.query(), "query");
     const ownerId = p.role === "admin" ? q.ownerId : p.userId;
-    const devices = listDevices(db, {
+    const json = listDevicesJson(db, {
       includeDeleted: q.includeDeleted === "true",
       ...(q.hostId ? { hostId: q.hostId } : {}),
       ...(ownerId !== undefined ? { ownerId } : {}),
     });
-    return c.json({ devices });
+    return c.body(json, 200, { "content-type": "application/json" });
   });
 
   app.get("/api/devices/:id", (c) => {
