@@ -157,6 +157,29 @@ async function createEnrollmentToken(adminToken) {
   return (await response.json()).token;
 }
 
+/** A plan to buy in development, created once (the platform seeds none by itself). */
+async function ensureDevPlan(adminToken) {
+  const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
+  const listed = await fetch(`${httpUrl}/api/admin/plans`, { headers });
+  if (listed.status !== 200) throw new Error(`GET /api/admin/plans answered ${listed.status}: ${await listed.text()}`);
+  const existing = (await listed.json()).plans.find((p) => p.name === "Dev phone" && p.active);
+  if (existing) return existing.id;
+  const created = await fetch(`${httpUrl}/api/admin/plans`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      name: "Dev phone",
+      description: "created by pnpm start",
+      priceMinor: 100,
+      usageModel: "per_minute",
+      usageRateMinor: 2,
+      spec: { cpuMillis: 500, memoryMb: 512, diskMb: 1024, width: 720, height: 1280, dpi: 320, fps: 30 },
+    }),
+  });
+  if (created.status !== 201) throw new Error(`POST /api/admin/plans answered ${created.status}: ${await created.text()}`);
+  return (await created.json()).id;
+}
+
 async function main() {
   buildIfNeeded();
   mkdirSync(cpDataDir, { recursive: true });
@@ -187,7 +210,9 @@ async function main() {
   const ready = await startChild("agent", agentArgs, env, "agent ready");
   console.log(`dev: agent ready as host ${ready.hostId} (device image ${image})`);
 
+  const planId = await ensureDevPlan(adminToken);
   const auth = `-H "Authorization: Bearer $(cat ${adminTokenPath})"`;
+  const json = "-H 'content-type: application/json'";
   console.log(`
 Admin token: ${adminTokenPath}
 Try:
@@ -197,6 +222,13 @@ Try:
   curl -s ${auth} -X POST ${httpUrl}/api/devices/<id>/stop
   curl -s ${auth} "${httpUrl}/api/events?deviceId=<id>"
   mosquitto_sub -h 127.0.0.1 -p ${mqttPort} -u <op-user> -P <password> -t 'cloudphone/v1/#' -v   (credentials: POST /api/mqtt-credentials)
+As a user (plan "Dev phone" is ${planId}):
+  TOKEN=$(curl -s ${json} -d '{"email":"me@example.com","password":"correct horse battery"}' ${httpUrl}/api/auth/register | node -pe 'JSON.parse(require("fs").readFileSync(0)).accessToken')
+  curl -s -H "Authorization: Bearer $TOKEN" ${json} -d '{"amountMinor":10000,"idempotencyKey":"first"}' ${httpUrl}/api/billing/recharge
+  curl -s -H "Authorization: Bearer $TOKEN" ${json} -d '{"planId":"${planId}"}' ${httpUrl}/api/orders
+  curl -s -H "Authorization: Bearer $TOKEN" ${httpUrl}/api/devices
+  curl -sN -H "Authorization: Bearer $TOKEN" ${httpUrl}/api/notifications/stream
+API reference: ${httpUrl}/api/openapi.json
 Ctrl-C stops both processes (device containers keep running; the agent adopts them next time).
 `);
 }
