@@ -55,6 +55,11 @@ export const ConfigSchema = z
     sagaRetryBaseMs: Int(10, 60_000).default(500),
     /** Resilience testing only: the process SIGKILLs itself right after persisting this saga step. */
     faultCrashAfterSagaStep: z.enum(["order_created", "device_allocated", "device_ready", "payment_taken", "activated"]).optional(),
+    // APK library (A2).
+    /** Largest APK `POST /api/apps` accepts, in bytes; a larger upload is refused with 413 as soon as it crosses this. */
+    apkMaxBytes: Int(1024, 4 * 1024 ** 3).default(200 * 1024 ** 2),
+    /** Content-addressed APK store (`<sha256>.apk`); `<dataDir>/apks` when unset. */
+    appsDir: z.string().min(1).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict()

@@ -23,6 +23,7 @@ import { createSagaRunner } from "./orders/runner.js";
 import { createPlatformRelay } from "./platform/relay.js";
 import type { Service } from "./platform/service.js";
 import { ensureBootstrapAdmin } from "./users/bootstrap.js";
+import { sweepApkStore } from "./apps/sweep.js";
 
 export interface RunningControlPlane {
   httpPort: number;
@@ -42,6 +43,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   if (admin.source !== "config") log.info({ file: admin.file, generated: admin.source === "generated" }, "admin token is stored in file");
 
   ensureBootstrapAdmin(db, config, log);
+  sweepApkStore(db, config, log);
   const notifier = new Notifier();
   const ledger = new Ledger(db, { lowBalanceThresholdMinor: config.lowBalanceThresholdMinor });
   const inbox = new Inbox(db, log);

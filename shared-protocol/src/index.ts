@@ -7,3 +7,4 @@ export * from "./ids.js";
 export * from "./http-billing.js";
 export * from "./http-users.js";
 export * from "./http-orders.js";
+export * from "./http-apps.js";

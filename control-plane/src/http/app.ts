@@ -18,6 +18,7 @@ import { registerUserRoutes } from "./routes-users.js";
 import { registerBillingRoutes } from "./routes-billing.js";
 import { registerAdminRoutes } from "./routes-admin.js";
 import { registerOrderRoutes } from "./routes-orders.js";
+import { registerAppRoutes } from "./routes-apps.js";
 import { registerNotificationRoutes } from "./routes-notify.js";
 import { registerOpenApiRoutes } from "./routes-openapi.js";
 import { requestContext } from "./middleware/request-context.js";
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps): App {
   registerBillingRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerOrderRoutes(app, deps);
+  registerAppRoutes(app, deps);
   registerNotificationRoutes(app, deps);
   registerOpenApiRoutes(app, deps);
 

@@ -302,6 +302,45 @@ CREATE INDEX platform_outbox_user ON platform_outbox(user_id, seq);
 `,
   },
   {
+    version: 3,
+    name: "APK library (apps) and per-device install requests (app_installs)",
+    sql: `
+CREATE TABLE apps (
+  id           TEXT PRIMARY KEY,
+  owner_id     TEXT NOT NULL REFERENCES users(id),
+  sha256       TEXT NOT NULL CHECK (length(sha256) = 64),
+  size         INTEGER NOT NULL CHECK (size > 0),
+  package_name TEXT NOT NULL,
+  version_code INTEGER NOT NULL CHECK (version_code >= 0),
+  version_name TEXT,
+  label        TEXT,
+  min_sdk      INTEGER,
+  created_at   INTEGER NOT NULL,
+  deleted_at   INTEGER
+);
+CREATE UNIQUE INDEX apps_owner_sha ON apps(owner_id, sha256) WHERE deleted_at IS NULL;
+CREATE INDEX apps_owner ON apps(owner_id, id) WHERE deleted_at IS NULL;
+CREATE INDEX apps_sha ON apps(sha256);
+CREATE TABLE app_installs (
+  id          TEXT PRIMARY KEY,
+  app_id      TEXT NOT NULL REFERENCES apps(id),
+  device_id   TEXT NOT NULL REFERENCES devices(id),
+  action      TEXT NOT NULL CHECK (action IN ('install','uninstall')),
+  status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','installed','failed','uninstalled')),
+  error       TEXT,
+  command_id  TEXT,
+  request_id  TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  CHECK (status IN ('pending','failed') OR (action = 'install' AND status = 'installed') OR (action = 'uninstall' AND status = 'uninstalled'))
+);
+CREATE UNIQUE INDEX app_installs_one_pending ON app_installs(app_id, device_id) WHERE status = 'pending';
+CREATE UNIQUE INDEX app_installs_command ON app_installs(command_id) WHERE command_id IS NOT NULL;
+CREATE INDEX app_installs_device ON app_installs(device_id, created_at);
+CREATE INDEX app_installs_app ON app_installs(app_id, status);
+`,
+  },
+  {
     version: 4,
     name: "billing indexes: ledger by time (invoices, revenue), devices by plan and by funds suspension",
     sql: `

@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { Authenticator } from "../../auth/authenticator.js";
 import type { AppDeps, AppEnv } from "../app.js";
 import { ApiError } from "../errors.js";
+import { isHostBasicRequest } from "../../apps/host-auth.js";
 
 /** Routes under /api/ that take no bearer token (everything outside /api/ is public: /health, /ready, /metrics, /ui/). */
 const PUBLIC: ReadonlySet<string> = new Set([
@@ -39,6 +40,8 @@ export function authenticate(deps: AppDeps): MiddlewareHandler<AppEnv> {
   const auth = new Authenticator(deps.db, deps.config, deps.adminToken, deps.log);
   return async (c, next) => {
     if (isPublicRoute(c.req.method, c.req.path)) return next();
+    // An agent fetching an APK with its host credential: the route verifies it (apps/host-auth.ts).
+    if (isHostBasicRequest(c.req.method, c.req.path, c.req.header("authorization"))) return next();
     const token = credential(c);
     if (token === null) {
       c.header("WWW-Authenticate", 'Bearer realm="cloudphone"');
