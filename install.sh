@@ -96,6 +96,9 @@ NODE_BIN="$(command -v node)"
 NODE_MAJOR="$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')"
 [[ "$NODE_MAJOR" -ge 20 ]] || die "Node.js >= 20 is required, found $("$NODE_BIN" --version)"
 
+if ! command -v adb >/dev/null 2>&1; then
+  warn "adb not found: install it (apt-get install adb); the agent talks to each device's adbd through the adb server"
+fi
 if ! command -v docker >/dev/null 2>&1; then
   warn "docker CLI not found: install Docker (apt-get install docker.io); the agent needs a Docker daemon"
 elif ! docker info >/dev/null 2>&1; then

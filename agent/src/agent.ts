@@ -1,3 +1,9 @@
+import { registerAdbRoutes } from "./adb/api.js";
+import { AdbClient } from "./adb/client.js";
+import { AdbMonitor } from "./adb/monitor.js";
+import { portIsFree } from "./adb/port-probe.js";
+import { parsePortRange } from "./adb/ports.js";
+import { AdbDeviceTracker } from "./adb/tracker.js";
 import { AgentConfigSchema, type AgentConfig, type AgentConfigInput } from "./config/schema.js";
 import { readCredentials } from "./enroll/credentials.js";
 import { AGENT_VERSION, enroll } from "./enroll/enroll.js";
@@ -70,6 +76,32 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
     if (!v) log.warn({ socketPath: config.docker.socketPath }, "docker is not reachable; reconcile will keep retrying");
   });
 
+  // The adb layer (A1, D3): readiness and health facts for the planner, exec for the API.
+  const adb = config.adb;
+  const adbClient = adb.enabled ? new AdbClient({ serverHost: adb.serverHost, serverPort: adb.serverPort, bin: adb.bin }) : null;
+  const monitor = adbClient
+    ? new AdbMonitor({
+        client: adbClient,
+        healthIntervalMs: adb.healthIntervalMs,
+        probeIntervalMs: adb.probeIntervalMs,
+        commandTimeoutMs: adb.commandTimeoutMs,
+        maxReconnects: adb.maxReconnects,
+        reconnectBackoffMs: adb.reconnectBackoffMs,
+        onChange: (deviceId) => loop.trigger(deviceId),
+        log,
+      })
+    : null;
+  const tracker =
+    adbClient && monitor
+      ? new AdbDeviceTracker(adbClient, { onDeviceGone: (serial) => monitor.checkSerial(serial), onServerBack: () => monitor.checkAll() }, log)
+      : null;
+  if (adbClient) {
+    void adbClient.version().then(
+      (v) => log.info({ adbServer: `${adb.serverHost}:${adb.serverPort}`, protocol: v }, "adb server answers"),
+      (e: Error) => log.warn({ adbServer: `${adb.serverHost}:${adb.serverPort}`, err: e.message }, "adb server not reachable; devices will not become ready until it is"),
+    );
+  }
+
   // eslint-style forward reference: the link needs the loop (commands trigger reconcile) and vice versa.
   let link: MqttLink | null = null;
   const loop = new ReconcileLoop({
@@ -82,6 +114,9 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
       pump.kick();
       if (event && CAPACITY_EVENTS.has(event)) link?.publishCapacity();
     },
+    ...(monitor ? { adb: { watcher: monitor, bootTimeoutMs: adb.bootTimeoutMs } } : {}),
+    // Validated by the config schema.
+    adbPorts: { range: parsePortRange(adb.portRange)!, isFree: portIsFree },
   });
 
   link = new MqttLink({
@@ -101,20 +136,19 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
 
   const events = new DockerEventWatcher(runtime.docker, hostId, (ev) => loop.trigger(ev.deviceId), log, () => loop.reconcileAll());
 
-  const api = await startLocalApi(
-    buildLocalApi({
-      ctx,
-      outbox,
-      mqttConnected: () => link?.connected ?? false,
-      reconcile: (id) => loop.trigger(id),
-      kickPump: () => pump.kick(),
-      log,
-    }),
-    config.localApi.host,
-    config.localApi.port,
-  );
+  const localApp = buildLocalApi({
+    ctx,
+    outbox,
+    mqttConnected: () => link?.connected ?? false,
+    reconcile: (id) => loop.trigger(id),
+    kickPump: () => pump.kick(),
+    log,
+    extraRoutes: (app) => registerAdbRoutes(app, { repo, client: adbClient, maxOutputBytes: adb.execMaxOutputBytes, log }),
+  });
+  const api = await startLocalApi(localApp, config.localApi.host, config.localApi.port);
 
   link.start();
+  tracker?.start();
   events.start();
   void loop.start();
   ticker.start();
@@ -141,6 +175,8 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
         clearInterval(cleanupTimer);
         ticker.stop();
         events.stop();
+        await tracker?.stop();
+        monitor?.stop(); // devices stay connected to the adb server
         await loop.stop(); // finishes in-progress operations; never stops devices
         await link?.close();
         await api.close();

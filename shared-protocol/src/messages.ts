@@ -35,14 +35,16 @@ export const DeviceStatus = z.enum([
   "pending", // accepted, container not created yet
   "creating",
   "starting",
-  "running",
+  "running", // container running and ready: adbd answers and sys.boot_completed=1 (the only metered state)
   "stopping",
   "stopped",
   "restarting",
   "deleting",
   "deleted",
-  "error", // exited or unhealthy without being asked to; the agent is recovering it
+  "error", // exited, lost its adb connection or did not boot in time, without being asked to; the agent is recovering it
   "failed", // recovery gave up or creation failed; needs an operator or a new command
+  // Appended so that existing positions stay: container running, waiting for adbd and sys.boot_completed=1.
+  "booting",
 ]);
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 

@@ -19,12 +19,14 @@ if ldd "$BUSYBOX" >/dev/null 2>&1; then
 fi
 command -v docker >/dev/null || die "docker CLI not found"
 
-# Hash of every input: rootfs files (names, modes, contents), this script and the busybox binary.
+# Hash of every input: rootfs files (names, modes, contents), the C sources of the native programs,
+# the layer scripts, this script and the busybox binary.
 inputs_hash() {
   (
     cd "$HERE"
-    find rootfs layers.d build.sh -type f -print0 | sort -z | xargs -0 stat -c '%n %a'
-    find rootfs layers.d build.sh -type f -print0 | sort -z | xargs -0 sha256sum
+    find rootfs layers.d native build.sh -type f -print0 | sort -z | xargs -0 stat -c '%n %a'
+    find rootfs layers.d native build.sh -type f -print0 | sort -z | xargs -0 sha256sum
+    find rootfs -type l -printf '%p -> %l\n' | sort
     sha256sum < "$BUSYBOX"
   ) | sha256sum | cut -c1-32
 }

@@ -13,6 +13,8 @@ export interface LocalApiDeps {
   reconcile: (deviceId: string) => void;
   kickPump: () => void;
   log: Logger;
+  /** Routes of other parts (e.g. the adb layer's exec), registered before the generic `/v1/devices/:id/:action`. */
+  extraRoutes?: (app: Hono) => void;
 }
 
 function errorBody(code: string, message: string) {
@@ -23,6 +25,7 @@ function errorBody(code: string, message: string) {
 export function buildLocalApi(d: LocalApiDeps): Hono {
   const app = new Hono();
   const { ctx } = d;
+  d.extraRoutes?.(app);
 
   app.get("/health", (c) =>
     c.json({ status: "ok", hostId: ctx.hostId, mqtt: { connected: d.mqttConnected() }, outbox: d.outbox.stats() }),

@@ -1,5 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
+import { parsePortRange } from "../adb/ports.js";
 
 const isLoopback = (h: string) => h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 
@@ -56,6 +57,35 @@ export const AgentConfigSchema = z.strictObject({
       backoffMs: z.number().int().min(0).max(3_600_000).default(2000),
     })
     .prefault({}),
+  adb: z
+    .strictObject({
+      /**
+       * Readiness and health through adb (D3). false: a running container counts as ready and there is no exec;
+       * only for hosts without an adb server.
+       */
+      enabled: z.boolean().default(true),
+      serverHost: z.string().refine(isLoopback, "must be a loopback address (the adb server has no authentication)").default("127.0.0.1"),
+      serverPort: z.number().int().min(1).max(65535).default(5037),
+      /** Started as `<bin> -P <serverPort> start-server` when the adb server refuses connections. */
+      bin: z.string().min(1).default("adb"),
+      /** Host network mode: each device's adbd port comes from this range (outside Linux's ephemeral ports). */
+      portRange: z
+        .string()
+        .refine((v) => parsePortRange(v) !== null, "must be FROM-TO with 1024 <= FROM <= TO <= 65535, e.g. 20000-20999")
+        .default("20000-20999"),
+      bootTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+      healthIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+      /** Limit of each adb step of a probe or health check (connect, transport online, getprop). */
+      commandTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+      /** Pause between readiness probes of a booting device (it grows to 2 s after a few probes). */
+      probeIntervalMs: z.number().int().min(50).max(60_000).default(250),
+      /** Reconnect attempts after a failed health check before the container is restarted (recovery). */
+      maxReconnects: z.number().int().min(0).max(100).default(3),
+      reconnectBackoffMs: z.number().int().min(0).max(600_000).default(1000),
+      /** Output (stdout + stderr) an exec keeps; the rest is dropped and reported as truncated. */
+      execMaxOutputBytes: z.number().int().min(1024).max(268_435_456).default(8 * 1024 * 1024),
+    })
+    .prefault({}),
   metering: z
     .strictObject({
       /** Usage of running devices is reported this often; no usage record spans more than this. */
@@ -97,6 +127,18 @@ export const ENV_KEYS = {
   "outbox.maxBackoffMs": "number",
   "recovery.maxAttempts": "number",
   "recovery.backoffMs": "number",
+  "adb.enabled": "boolean",
+  "adb.serverHost": "string",
+  "adb.serverPort": "number",
+  "adb.bin": "string",
+  "adb.portRange": "string",
+  "adb.bootTimeoutMs": "number",
+  "adb.healthIntervalMs": "number",
+  "adb.commandTimeoutMs": "number",
+  "adb.probeIntervalMs": "number",
+  "adb.maxReconnects": "number",
+  "adb.reconnectBackoffMs": "number",
+  "adb.execMaxOutputBytes": "number",
   "metering.intervalMs": "number",
   sqliteSynchronous: "string",
   logLevel: "string",

@@ -49,6 +49,7 @@ export class DeviceRepo {
       get: db.prepare("SELECT * FROM devices WHERE id = ?"),
       all: db.prepare("SELECT * FROM devices ORDER BY id"),
       live: db.prepare("SELECT * FROM devices WHERE state != 'deleted' ORDER BY id"),
+      liveAdbPorts: db.prepare("SELECT adb_port FROM devices WHERE state != 'deleted' AND adb_port IS NOT NULL").pluck(),
       insert: db.prepare(
         `INSERT INTO devices (id, spec, owner_id, desired, generation, state, state_since, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
@@ -73,6 +74,11 @@ export class DeviceRepo {
   /** Devices that are not (or not yet) fully deleted. */
   live(): DeviceRecord[] {
     return (this.stmts.live.all() as DeviceRow[]).map(fromRow);
+  }
+
+  /** adbd ports recorded on devices that are not deleted (host network mode: each device's own port). */
+  liveAdbPorts(): Set<number> {
+    return new Set(this.stmts.liveAdbPorts.all() as number[]);
   }
 
   insert(id: string, spec: DeviceSpec, ownerId: string | null, desired: DesiredState, generation: number, now: number): void {

@@ -35,6 +35,8 @@ export interface Observation {
   /**
    * Docker's start of the container's latest run and end of its latest exit (ms), when the observer inspected the
    * container. Not recorded on the device: metering uses them to start and end usage where the container did.
+   * An observation entering `running` after an adb readiness check leaves them out: usage starts when readiness
+   * is recorded, not when the container started.
    */
   startedAt?: number | null;
   finishedAt?: number | null;

@@ -1,9 +1,12 @@
 import type { EventName } from "@cloudphone/shared-protocol";
+import type { AdbWatcher } from "../adb/facts.js";
+import { formatPortRange, pickPort, type PortRange } from "../adb/ports.js";
 import { observe, type ObserveContext } from "../devices/observe.js";
 import type { Observation } from "../devices/types.js";
 import type { Logger } from "../log.js";
 import type { DockerRuntime } from "../runtime/docker.js";
-import { plan, type RecoveryPolicy } from "./plan.js";
+import type { ContainerObservation } from "../runtime/observation.js";
+import { plan, type AdbView, type RecoveryPolicy } from "./plan.js";
 import { KeyedSerialScheduler } from "./scheduler.js";
 
 export interface LoopOptions {
@@ -15,7 +18,17 @@ export interface LoopOptions {
   concurrency?: number;
   /** An event was recorded (the pump should publish it). */
   onRecorded: (event: EventName | null) => void;
+  /**
+   * The adb layer: readiness and health facts, and what to watch. Absent: a running container counts as ready
+   * (hosts without adb; runtime tests).
+   */
+  adb?: { watcher: AdbWatcher; bootTimeoutMs: number };
+  /** Host network mode: the range each device's own adbd port is allocated from, and a check that it is free. */
+  adbPorts?: { range: PortRange; isFree: (port: number) => Promise<boolean> };
 }
+
+/** How many ports allocation tries before it reports the range as exhausted (each try is checked with isFree). */
+const PORT_TRIES = 20;
 
 /** Upper bound of plan/act steps in one pass, so that a flapping container cannot spin a pass forever. */
 const MAX_STEPS = 12;
@@ -99,10 +112,15 @@ export class ReconcileLoop {
         const rec = ctx.repo.get(deviceId);
         if (!rec) return;
         const obs = await runtime.inspect(deviceId);
-        const p = plan(rec, obs, Date.now(), this.o.policy);
+        const p = plan(rec, obs, Date.now(), this.o.policy, this.adbView(deviceId));
         for (const o of p.record) this.record(deviceId, o);
+        this.o.adb?.watcher.watch(deviceId, p.watch, obs.running ? obs.adbPort : null, obs.startedAt);
         if (p.wakeAfterMs !== undefined) this.scheduler.scheduleAfter(deviceId, p.wakeAfterMs);
-        if (p.action === "none" || p.action === "give_up") return;
+        if (p.action === "none") return;
+        if (p.action === "give_up") {
+          await this.giveUp(deviceId, obs);
+          return;
+        }
         log.debug({ deviceId, action: p.action, state: rec.state, desired: rec.desired }, "reconcile action");
         await this.act(p.action, deviceId);
       }
@@ -114,15 +132,55 @@ export class ReconcileLoop {
     }
   }
 
+  private adbView(deviceId: string): AdbView | null {
+    const adb = this.o.adb;
+    return adb ? { facts: adb.watcher.facts(deviceId), bootTimeoutMs: adb.bootTimeoutMs } : null;
+  }
+
+  /** Recovery gave up (device.failed is recorded): a container still running (broken adb) is stopped. */
+  private async giveUp(deviceId: string, obs: ContainerObservation): Promise<void> {
+    if (!obs.running) return;
+    this.o.log.warn({ deviceId }, "recovery gave up; stopping the device's container");
+    await this.o.runtime.stop(deviceId);
+  }
+
+  /**
+   * Host network mode: gives the device its own adbd port, recorded with `creating` in the same synchronous step
+   * that picks it (no await in between), so two passes never take the same port. Ports of live devices, of
+   * containers of any agent on this Docker host, and ports something already listens on are skipped.
+   */
+  private async allocateAdbPort(deviceId: string): Promise<number> {
+    const { ctx, runtime } = this.o;
+    const cfg = this.o.adbPorts!; // only called when adbPorts is configured (see act)
+    const onDocker = await runtime.adbPortsInUse();
+    const rejected = new Set<number>();
+    for (let i = 0; i < PORT_TRIES; i++) {
+      const port = ctx.db.transaction((): number | null => {
+        const taken = new Set([...ctx.repo.liveAdbPorts(), ...onDocker, ...rejected]);
+        const p = pickPort(cfg.range, taken, Math.random());
+        if (p !== null) this.record(deviceId, { state: "creating", event: null, adbPort: p });
+        return p;
+      })();
+      if (port === null) break;
+      if (await cfg.isFree(port)) return port;
+      this.o.log.warn({ deviceId, port }, "adb port is in use by another program; trying another");
+      rejected.add(port);
+      this.record(deviceId, { state: "creating", event: null, adbPort: null });
+    }
+    throw new Error(`no free adb port in ${formatPortRange(cfg.range)} (adb.portRange)`);
+  }
+
   private async act(action: "create" | "start" | "stop" | "remove" | "restart" | "recover", deviceId: string): Promise<void> {
     const { ctx, runtime } = this.o;
     const rec = ctx.repo.get(deviceId);
     if (!rec) return;
     switch (action) {
       case "create": {
-        this.record(deviceId, { state: "creating", event: null });
         try {
-          const { containerId } = await runtime.create({ id: rec.id, spec: rec.spec, ownerId: rec.ownerId });
+          let adbPort: number | null = null;
+          if (runtime.needsOwnAdbPorts && this.o.adbPorts) adbPort = rec.adbPort ?? (await this.allocateAdbPort(deviceId));
+          this.record(deviceId, { state: "creating", event: null });
+          const { containerId } = await runtime.create({ id: rec.id, spec: rec.spec, ownerId: rec.ownerId, adbPort });
           const state = rec.desired === "running" ? "starting" : "stopped";
           this.record(deviceId, { state, event: "device.created", containerId, error: null, exitCode: null, oomKilled: null });
         } catch (e) {
@@ -135,7 +193,9 @@ export class ReconcileLoop {
       case "recover":
         if (rec.restartRequested) ctx.repo.setRestartRequested(deviceId, false, Date.now());
         try {
-          await runtime.start(deviceId);
+          // A recovery boots afresh: a container that still runs (adbd gone, boot stuck) is stopped first.
+          if (action === "recover") await runtime.restart(deviceId);
+          else await runtime.start(deviceId);
         } catch (e) {
           const msg = (e as Error).message;
           // A start that Docker refuses is an unexpected failure: report it and let recovery (with back-off) retry.
@@ -149,12 +209,15 @@ export class ReconcileLoop {
         await runtime.stop(deviceId);
         ctx.db.transaction(() => {
           ctx.repo.setRestartRequested(deviceId, false, Date.now());
-          this.record(deviceId, { state: "stopped", event: "device.stopped", adbPort: null, reason: "restart requested" });
+          // adbPort stays: in host mode it is the device's own; in bridge mode the next inspect clears it.
+          this.record(deviceId, { state: "stopped", event: "device.stopped", reason: "restart requested" });
         })();
         return;
       case "remove":
         this.record(deviceId, { state: "deleting", event: null });
+        this.o.adb?.watcher.forget(deviceId);
         await runtime.remove(deviceId);
+        // The device's adbd port (host mode) is free again.
         this.record(deviceId, { state: "deleted", event: "device.deleted", containerId: null, adbPort: null });
         return;
     }

@@ -23,7 +23,7 @@ const states = (p: ReturnType<typeof plan>) => p.record.map((r) => r.state);
 
 describe("plan: desired running", () => {
   it("creates a missing container", () => {
-    expect(plan(rec(), MISSING, NOW, POLICY)).toEqual({ action: "create", record: [] });
+    expect(plan(rec(), MISSING, NOW, POLICY)).toEqual({ action: "create", record: [], watch: "none" });
   });
   it("records created and starts a created-but-not-started container (crash after create)", () => {
     const p = plan(rec({ state: "creating" }), CREATED, NOW, POLICY);
@@ -69,14 +69,14 @@ describe("plan: desired running", () => {
   });
   it("does not mistake an old exit for a new one when starting", () => {
     const p = plan(rec({ state: "starting", stateSince: NOW - 100 }), exited(0, NOW - 5000), NOW, POLICY);
-    expect(p).toEqual({ action: "start", record: [] });
+    expect(p).toEqual({ action: "start", record: [], watch: "none" });
   });
   it("gives up after maxAttempts: device.failed, then stays failed", () => {
     const p = plan(rec({ state: "error", recoveryAttempts: 3 }), exited(1, NOW - 10), NOW, POLICY);
     expect(p.action).toBe("give_up");
     expect(events(p)).toEqual(["device.failed"]);
-    expect(plan(rec({ state: "failed", recoveryAttempts: 3 }), exited(1, NOW - 10), NOW, POLICY)).toEqual({ action: "none", record: [] });
-    expect(plan(rec({ state: "failed" }), MISSING, NOW, POLICY)).toEqual({ action: "none", record: [] });
+    expect(plan(rec({ state: "failed", recoveryAttempts: 3 }), exited(1, NOW - 10), NOW, POLICY)).toEqual({ action: "none", record: [], watch: "none" });
+    expect(plan(rec({ state: "failed" }), MISSING, NOW, POLICY)).toEqual({ action: "none", record: [], watch: "none" });
   });
   it("starts a stopped device and records starting without an event", () => {
     const p = plan(rec({ state: "stopped" }), exited(0, NOW - 5000), NOW, POLICY);
@@ -97,7 +97,7 @@ describe("plan: desired running", () => {
 describe("plan: desired stopped", () => {
   it("stops a running container, then records stopped", () => {
     const r = rec({ desired: "stopped", state: "running" });
-    expect(plan(r, RUNNING, NOW, POLICY)).toEqual({ action: "stop", record: [] });
+    expect(plan(r, RUNNING, NOW, POLICY)).toEqual({ action: "stop", record: [], watch: "none" });
     const p = plan(r, exited(0, NOW), NOW, POLICY);
     expect(p.action).toBe("none");
     expect(events(p)).toEqual(["device.stopped"]);
@@ -122,6 +122,6 @@ describe("plan: desired deleted", () => {
   it("removes an existing container or a not-yet-recorded deletion, then nothing", () => {
     expect(plan(rec({ desired: "deleted", state: "running" }), RUNNING, NOW, POLICY).action).toBe("remove");
     expect(plan(rec({ desired: "deleted", state: "stopped" }), MISSING, NOW, POLICY).action).toBe("remove");
-    expect(plan(rec({ desired: "deleted", state: "deleted" }), MISSING, NOW, POLICY)).toEqual({ action: "none", record: [] });
+    expect(plan(rec({ desired: "deleted", state: "deleted" }), MISSING, NOW, POLICY)).toEqual({ action: "none", record: [], watch: "none" });
   });
 });

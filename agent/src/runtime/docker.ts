@@ -5,7 +5,9 @@ import {
   ADB_PORT,
   LABEL_DEVICE,
   LABEL_HOST,
+  LABEL_ADB_PORT,
   LABEL_MANAGED,
+  adbPortFromLabels,
   containerName,
   containerOptions,
   deviceLabels,
@@ -53,6 +55,11 @@ export class DockerRuntime {
 
   get hostId(): string {
     return this.cfg.hostId;
+  }
+
+  /** Host network mode: every device needs its own adbd port, allocated by the agent. */
+  get needsOwnAdbPorts(): boolean {
+    return this.cfg.networkMode === "host";
   }
 
   async version(): Promise<string | null> {
@@ -105,6 +112,12 @@ export class DockerRuntime {
     }
   }
 
+  /** Stops (if running) and starts the container: a fresh boot, used by recovery. */
+  async restart(deviceId: string): Promise<void> {
+    await this.stop(deviceId);
+    await this.start(deviceId);
+  }
+
   async stop(deviceId: string): Promise<void> {
     try {
       await this.docker.getContainer(containerName(deviceId)).stop({ t: this.cfg.stopTimeoutSeconds });
@@ -147,6 +160,20 @@ export class DockerRuntime {
     }));
   }
 
+  /**
+   * adbd ports claimed by containers on this Docker host, of any agent (several agents may share one dockerd,
+   * e.g. in tests); stopped containers keep their claim because they come back on the same port.
+   */
+  async adbPortsInUse(): Promise<Set<number>> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [LABEL_ADB_PORT] } });
+    const ports = new Set<number>();
+    for (const c of list) {
+      const p = adbPortFromLabels(c.Labels);
+      if (p !== null) ports.add(p);
+    }
+    return ports;
+  }
+
   /** Data volumes carrying this host's labels. */
   async listManagedVolumes(): Promise<{ name: string; deviceId: string | null }[]> {
     const res = await this.docker.listVolumes({
@@ -175,8 +202,6 @@ export class DockerRuntime {
     if (info.Config.Labels?.[LABEL_HOST] !== this.cfg.hostId) {
       throw new Error(`container ${containerName(deviceId)} exists but is not labelled for host ${this.cfg.hostId}`);
     }
-    const binding = info.NetworkSettings?.Ports?.[ADB_PORT]?.[0]?.HostPort;
-    const port = binding ? Number(binding) : NaN;
     const running = info.State.Running === true;
     return {
       exists: true,
@@ -184,9 +209,23 @@ export class DockerRuntime {
       exitCode: running ? null : info.State.ExitCode,
       oomKilled: info.State.OOMKilled === true,
       containerId: info.Id,
-      adbPort: Number.isInteger(port) && port > 0 ? port : this.cfg.networkMode === "host" && running ? 5555 : null,
+      adbPort: this.adbPortOf(info, running),
       finishedAt: parseDockerTime(info.State.FinishedAt),
       startedAt: parseDockerTime(info.State.StartedAt),
     };
+  }
+
+  /**
+   * Where the device's adbd answers on this host: bridge mode, the loopback port Docker published (only while
+   * running); host mode, the port the agent allocated (from the label, also while stopped: it stays the device's).
+   */
+  private adbPortOf(info: Docker.ContainerInspectInfo, running: boolean): number | null {
+    if (this.cfg.networkMode === "host") {
+      // Containers created before ports were allocated listen on adbd's default port.
+      return adbPortFromLabels(info.Config.Labels) ?? (running ? 5555 : null);
+    }
+    const binding = info.NetworkSettings?.Ports?.[ADB_PORT]?.[0]?.HostPort;
+    const port = binding ? Number(binding) : NaN;
+    return Number.isInteger(port) && port > 0 ? port : null;
   }
 }

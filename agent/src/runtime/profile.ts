@@ -5,7 +5,14 @@ export const LABEL_HOST = "io.cloudphone.host-id";
 export const LABEL_DEVICE = "io.cloudphone.device-id";
 export const LABEL_OWNER = "io.cloudphone.owner-id";
 export const LABEL_DISK_MB = "io.cloudphone.disk-mb";
+export const LABEL_ADB_PORT = "io.cloudphone.adb-port";
 export const ADB_PORT = "5555/tcp";
+/**
+ * Boot arg telling the device's adbd which TCP port to listen on (host network mode, where every device needs its
+ * own port). Stock redroid images have no such boot arg (their adbd listens on 5555); an image used in host mode
+ * must map it to `service.adb.tcp.port` in its init (see docs/operations.md).
+ */
+export const ADB_PORT_BOOT_ARG = "androidboot.redroid_adb_port";
 
 export interface RuntimeProfileConfig {
   hostId: string;
@@ -19,6 +26,8 @@ export interface DeviceIdentity {
   id: string;
   spec: DeviceSpec;
   ownerId: string | null;
+  /** Host network mode: the device's own adbd port (allocated by the agent, recorded on the device). */
+  adbPort?: number | null;
 }
 
 export const containerName = (deviceId: string) => `cloudphone-${deviceId}`;
@@ -60,6 +69,7 @@ export function deviceLabels(cfg: Pick<RuntimeProfileConfig, "hostId">, dev: Dev
 export function containerOptions(cfg: RuntimeProfileConfig, dev: DeviceIdentity): ContainerCreateOptions {
   const s = dev.spec;
   const memory = s.memoryMb * 1048576;
+  const ownPort = cfg.networkMode === "host" && dev.adbPort ? dev.adbPort : null;
   const opts: ContainerCreateOptions = {
     name: containerName(dev.id),
     Image: s.image ?? cfg.image,
@@ -69,9 +79,11 @@ export function containerOptions(cfg: RuntimeProfileConfig, dev: DeviceIdentity)
       `androidboot.redroid_dpi=${s.dpi}`,
       `androidboot.redroid_fps=${s.fps}`,
       "androidboot.use_memfd=true",
+      ...(ownPort ? [`${ADB_PORT_BOOT_ARG}=${ownPort}`] : []),
       ...cfg.extraBootArgs,
     ],
-    Labels: deviceLabels(cfg, dev),
+    // The port label lets inspect() report it and lets every agent on this Docker host see which ports are taken.
+    Labels: ownPort ? { ...deviceLabels(cfg, dev), [LABEL_ADB_PORT]: String(ownPort) } : deviceLabels(cfg, dev),
     HostConfig: {
       Privileged: cfg.privileged,
       NanoCpus: s.cpuMillis * 1_000_000,
@@ -89,4 +101,11 @@ export function containerOptions(cfg: RuntimeProfileConfig, dev: DeviceIdentity)
     opts.HostConfig.PortBindings = { [ADB_PORT]: [{ HostIp: "127.0.0.1", HostPort: "" }] };
   }
   return opts;
+}
+
+/** The adbd port recorded in a container's labels (host network mode), or null. Pure. */
+export function adbPortFromLabels(labels: Record<string, string> | undefined | null): number | null {
+  const raw = labels?.[LABEL_ADB_PORT];
+  const port = raw !== undefined && /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  return Number.isInteger(port) && port > 0 && port <= 65535 ? port : null;
 }

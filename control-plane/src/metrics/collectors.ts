@@ -1,3 +1,4 @@
+import { DeviceStatus } from "@cloudphone/shared-protocol";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Db } from "../store/db.js";
 import type { MetricsSources } from "./metrics.js";
@@ -12,7 +13,7 @@ const SAGA_STATUSES = ["running", "compensating", "completed", "compensated", "c
 const LEDGER_KINDS = ["recharge", "deduct", "refund", "usage", "adjustment"];
 const OUTBOX_STATUSES = ["pending", "published", "failed"];
 const HOST_STATUSES = ["online", "offline", "never", "revoked"];
-const DEVICE_STATES = ["pending", "creating", "starting", "running", "stopping", "stopped", "restarting", "deleting", "deleted", "error", "failed"];
+const DEVICE_STATES: readonly string[] = DeviceStatus.options;
 const ROLES = ["user", "admin"];
 
 type Row = Record<string, string | number | null>;
