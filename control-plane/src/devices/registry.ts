@@ -1,6 +1,6 @@
 import { newId, type CreateDeviceRequest, type DeviceSpec, type DeviceView } from "@cloudphone/shared-protocol";
-import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/db.js";
+import { plucked, stmt } from "../store/statements.js";
 import { insertCommand, planAction, type LifecycleAction } from "./commands.js";
 import { checkPinnedHost, chooseHost, type HostCapacity } from "./placement.js";
 import { checkQuota, type QuotaLimits } from "../quota/quota.js";
@@ -72,18 +72,10 @@ function listWhere(opts: ListFilter): { key: string; where: string; args: string
   return { key: clause, where: clause, args };
 }
 
-const statements = new WeakMap<Db, Map<string, Statement>>();
-function cached(db: Db, sql: string): Statement {
-  let m = statements.get(db);
-  if (!m) statements.set(db, (m = new Map()));
-  let st = m.get(sql);
-  if (!st) m.set(sql, (st = db.prepare(sql)));
-  return st;
-}
 
 export function listDevices(db: Db, opts: ListFilter): DeviceViewEx[] {
   const w = listWhere(opts);
-  return (cached(db, `SELECT * FROM devices ${w.where} ORDER BY created_at, id`).all(...w.args) as DeviceRow[]).map(toView);
+  return (stmt(db, `SELECT * FROM devices ${w.where} ORDER BY created_at, id`).all(...w.args) as DeviceRow[]).map(toView);
 }
 
 /**
@@ -98,7 +90,7 @@ export function listDevicesJson(db: Db, opts: ListFilter): string {
       'generation', generation, 'state', state, 'stateSeq', state_seq, 'error', error, 'createdAt', created_at,
       'updatedAt', updated_at, 'deletedAt', deleted_at, 'stateDetail', json(state_detail)) AS v
     FROM devices ${w.where})`;
-  return cached(db, sql).pluck().get(...w.args) as string;
+  return plucked(db, sql).get(...w.args) as string;
 }
 
 const CAPACITY_SQL = `

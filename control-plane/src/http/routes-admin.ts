@@ -13,12 +13,13 @@ import { requireAdmin } from "../auth/principal.js";
 import { activeUserExists, entryView } from "../billing/accounts.js";
 import { listAlerts, resolveAlert } from "../billing/alerts.js";
 import { invoicesForPeriod } from "../billing/invoice-store.js";
-import { verifyBalances } from "../billing/ledger.js";
+import { verifyBalances, type PostRequest } from "../billing/ledger.js";
 import { platformStats } from "../billing/stats.js";
 import { createPlan, listPlans, updatePlan } from "../plans/store.js";
 import { quotaDefaultsFrom, quotaView } from "../quota/defaults.js";
 import { setQuota } from "../quota/store.js";
-import type { App, AppDeps } from "./app.js";
+import type { Context } from "hono";
+import type { App, AppDeps, AppEnv } from "./app.js";
 import { ApiError } from "./errors.js";
 import { ledgerError } from "./routes-billing.js";
 import { readJson, validate } from "./validate.js";
@@ -60,6 +61,16 @@ export function registerAdminRoutes(app: App, deps: AppDeps): void {
   });
 
   // ---- money ----
+  /** One operator ledger post: 201 with the entry, or 200 when the idempotency key was used before. */
+  const operatorPost = (c: Context<AppEnv>, by: string, what: string, req: Omit<PostRequest, "requestId">) => {
+    const requestId = c.get("requestId");
+    const r = ledger.post({ ...req, requestId });
+    if (!r.ok) throw ledgerError(r);
+    if (!r.duplicate) log.info({ requestId, userId: req.userId, by, amountMinor: req.amountMinor }, what);
+    const reply = { entry: entryView(r.entry), balanceMinor: ledger.balance(req.userId), duplicate: r.duplicate, currency: config.currency };
+    return c.json(reply, r.duplicate ? 200 : 201);
+  };
+
   app.get("/api/admin/users/:id/balance", (c) => {
     requireAdmin(c);
     const id = existingUser(c.req.param("id"));
@@ -70,36 +81,26 @@ export function registerAdminRoutes(app: App, deps: AppDeps): void {
     const admin = requireAdmin(c);
     const body = await readJson(c, RechargeRequest); // validate before the lookup: bad input is a 400 whatever the id
     const id = existingUser(c.req.param("id"));
-    const requestId = c.get("requestId");
-    const r = ledger.post({
+    return operatorPost(c, admin.userId, "balance recharged by operator", {
       userId: id,
       kind: "recharge",
       amountMinor: body.amountMinor,
       idempotencyKey: `admin-recharge:${id}:${body.idempotencyKey}`,
       description: `recharge by operator ${admin.userId}`,
-      requestId,
     });
-    if (!r.ok) throw ledgerError(r);
-    if (!r.duplicate) log.info({ requestId, userId: id, by: admin.userId, amountMinor: body.amountMinor }, "balance recharged by operator");
-    return c.json({ entry: entryView(r.entry), balanceMinor: ledger.balance(id), duplicate: r.duplicate, currency: config.currency }, r.duplicate ? 200 : 201);
   });
 
   app.post("/api/admin/users/:id/adjust", async (c) => {
     const admin = requireAdmin(c);
     const body = await readJson(c, AdjustRequest); // validate before the lookup: bad input is a 400 whatever the id
     const id = existingUser(c.req.param("id"));
-    const requestId = c.get("requestId");
-    const r = ledger.post({
+    return operatorPost(c, admin.userId, "balance adjusted by operator", {
       userId: id,
       kind: "adjustment",
       amountMinor: body.amountMinor,
       idempotencyKey: `adjust:${id}:${body.idempotencyKey ?? newId()}`,
       description: `${body.reason} (operator ${admin.userId})`,
-      requestId,
     });
-    if (!r.ok) throw ledgerError(r);
-    if (!r.duplicate) log.info({ requestId, userId: id, by: admin.userId, amountMinor: body.amountMinor }, "balance adjusted by operator");
-    return c.json({ entry: entryView(r.entry), balanceMinor: ledger.balance(id), duplicate: r.duplicate, currency: config.currency }, r.duplicate ? 200 : 201);
   });
 
   app.get("/api/admin/billing/verify", (c) => {

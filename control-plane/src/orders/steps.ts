@@ -9,7 +9,8 @@ import type { QuotaLimits } from "../quota/quota.js";
 import { grantPlanQuota } from "../quota/store.js";
 import { recordPlatformEvent } from "../platform/record.js";
 import { STEP_AFTER, type CompensationAction, type ForwardAction, type SagaFailure } from "./saga.js";
-import { appendLog, loadSaga, payKey, refundKey, plucked, stmt, userIsActive, type SagaData, type SagaRecord } from "./store.js";
+import { appendLog, loadSaga, payKey, refundKey, userIsActive, type SagaData, type SagaRecord } from "./store.js";
+import { plucked, stmt } from "../store/statements.js";
 import { crashIfFaultStep } from "./fault.js";
 
 /**

@@ -10,36 +10,15 @@ import {
   type SagaStep,
   type SagaView,
 } from "@cloudphone/shared-protocol";
-import type Database from "better-sqlite3";
 import { z } from "zod";
 import type { Db } from "../store/db.js";
+import { plucked, stmt } from "../store/statements.js";
 import type { SagaFacts } from "./saga.js";
 
 /** SQL of orders and sagas: rows in, views out. Transactions are the caller's (engine.ts, purchase.ts). */
 
 export const SAGA_KIND = "purchase";
 
-type Statement = Database.Statement<unknown[]>;
-const statements = new WeakMap<Db, Map<string, Statement>>();
-
-/** A prepared statement cached per connection: the saga paths run the same few queries many times a second. */
-export function stmt(db: Db, sql: string): Statement {
-  return cached(db, sql, false);
-}
-
-/** The same, returning the first column only (a separate statement: pluck mode sticks to the statement object). */
-export function plucked(db: Db, sql: string): Statement {
-  return cached(db, sql, true);
-}
-
-function cached(db: Db, sql: string, pluck: boolean): Statement {
-  let m = statements.get(db);
-  if (!m) statements.set(db, (m = new Map()));
-  const key = `${pluck ? "1" : "0"}${sql}`;
-  let st = m.get(key);
-  if (!st) m.set(key, (st = pluck ? db.prepare(sql).pluck() : db.prepare(sql)));
-  return st;
-}
 
 /** What a saga carries from the request to its last step (`sagas.data`): the plan as it was when ordered. */
 export const SagaData = z.object({

@@ -1,6 +1,6 @@
 import { newId } from "@cloudphone/shared-protocol";
-import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/db.js";
+import { stmt } from "../store/statements.js";
 
 /** An event the control plane itself publishes (M1): `{domain}.{action}`, e.g. `billing.low_balance`, `order.failed`. */
 export interface PlatformEvent {
@@ -12,24 +12,16 @@ export interface PlatformEvent {
   requestId?: string | null;
 }
 
-// One compiled INSERT per connection: this runs on hot paths (e.g. every device state change in the inbox), where
-// compiling the SQL each time would double its cost.
-const inserts = new WeakMap<Db, Statement>();
-
 /**
  * Appends a platform event to the control plane's outbox. Call it inside the same transaction as the change it
  * describes, so the event exists iff the change committed; the relay publishes it later (MQTT + live notifications).
  */
 export function recordPlatformEvent(db: Db, e: PlatformEvent, now = Date.now()): string {
   const id = newId();
-  let insert = inserts.get(db);
-  if (!insert) {
-    insert = db.prepare(
-      `INSERT INTO platform_outbox (id, name, user_id, device_id, data, request_id, next_attempt_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    inserts.set(db, insert);
-  }
-  insert.run(id, e.name, e.userId, e.deviceId ?? null, JSON.stringify(e.data), e.requestId ?? null, now, now);
+  stmt(
+    db,
+    `INSERT INTO platform_outbox (id, name, user_id, device_id, data, request_id, next_attempt_at, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(id, e.name, e.userId, e.deviceId ?? null, JSON.stringify(e.data), e.requestId ?? null, now, now);
   return id;
 }

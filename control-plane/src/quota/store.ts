@@ -1,32 +1,18 @@
-import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/db.js";
+import { stmt } from "../store/statements.js";
 import type { QuotaLimits, QuotaUsage } from "./quota.js";
 
-// Compiled once per connection: the check runs inside every allocation's write transaction, where compiling the SQL
-// each time would cost more than running it (bench/quota-check.mjs).
-const cache = new WeakMap<Db, { usage: Statement; limits: Statement }>();
-function statements(db: Db) {
-  let s = cache.get(db);
-  if (!s) {
-    s = {
-      usage: db.prepare(
-        `SELECT COUNT(*) AS devices, COALESCE(SUM(cpu_millis), 0) AS cpuMillis, COALESCE(SUM(memory_mb), 0) AS memoryMb,
-                COALESCE(SUM(disk_mb), 0) AS diskMb
-         FROM devices WHERE owner_id = ? AND deleted_at IS NULL AND desired != 'deleted'`,
-      ),
-      limits: db.prepare("SELECT max_devices, max_cpu_millis, max_memory_mb, max_disk_mb, source FROM quotas WHERE user_id = ?"),
-    };
-    cache.set(db, s);
-  }
-  return s;
-}
+const USAGE_SQL = `SELECT COUNT(*) AS devices, COALESCE(SUM(cpu_millis), 0) AS cpuMillis, COALESCE(SUM(memory_mb), 0) AS memoryMb,
+       COALESCE(SUM(disk_mb), 0) AS diskMb
+FROM devices WHERE owner_id = ? AND deleted_at IS NULL AND desired != 'deleted'`;
+const LIMITS_SQL = "SELECT max_devices, max_cpu_millis, max_memory_mb, max_disk_mb, source FROM quotas WHERE user_id = ?";
 
 /**
  * Usage is derived from the owner's live devices, so it is exact by construction: a device counts from the
  * transaction that inserts it until the user asks to delete it (desired = deleted) or the platform releases it.
  */
 export function quotaUsage(db: Db, userId: string): QuotaUsage {
-  return statements(db).usage.get(userId) as QuotaUsage;
+  return stmt(db, USAGE_SQL).get(userId) as QuotaUsage;
 }
 
 export interface StoredQuota extends QuotaLimits {
@@ -35,7 +21,7 @@ export interface StoredQuota extends QuotaLimits {
 
 /** The user's limits: their own row, else the platform default. */
 export function quotaLimits(db: Db, userId: string, defaults: QuotaLimits): StoredQuota {
-  const r = statements(db).limits.get(userId) as { max_devices: number; max_cpu_millis: number; max_memory_mb: number; max_disk_mb: number; source: StoredQuota["source"] } | undefined;
+  const r = stmt(db, LIMITS_SQL).get(userId) as { max_devices: number; max_cpu_millis: number; max_memory_mb: number; max_disk_mb: number; source: StoredQuota["source"] } | undefined;
   if (!r) return { ...defaults, source: "default" };
   return { maxDevices: r.max_devices, maxCpuMillis: r.max_cpu_millis, maxMemoryMb: r.max_memory_mb, maxDiskMb: r.max_disk_mb, source: r.source };
 }

@@ -12,6 +12,7 @@ import { CommandPublisher } from "../devices/publisher.js";
 import { Ledger } from "../billing/ledger.js";
 import { Notifier } from "../notify/notifier.js";
 import { Metrics } from "../metrics/metrics.js";
+import { ensureAdminUser } from "../users/bootstrap.js";
 
 /** Shared helpers for the control plane's unit tests (real SQLite in a temp dir, silent logger). */
 export function tempDir(prefix = "cp-test-"): { dir: string; cleanup: () => void } {
@@ -77,6 +78,8 @@ export function testAppDeps(db: Db, overrides: Omit<Partial<AppDeps>, "config"> 
     jwtSecret: "test-jwt-secret-0123456789abcdefghijklmnopqrstuv",
     ...(overrides.config ?? {}),
   });
+  // As at start-up: the admin token acts as this account, which exists before the first request.
+  ensureAdminUser(db, config, log);
   const { config: _ignored, ...rest } = overrides;
   const inbox = overrides.inbox ?? new Inbox(db, log);
   const notifier = overrides.notifier ?? new Notifier();
