@@ -8,3 +8,4 @@ export * from "./http-billing.js";
 export * from "./http-users.js";
 export * from "./http-orders.js";
 export * from "./http-apps.js";
+export * from "./rpc.js";

@@ -58,6 +58,14 @@ export const EVENT_NAMES = [
   "device.connection_lost",
   "device.recovered",
   "device.failed",
+  // Apps (A2): one event per device of an install/uninstall request, carrying its installId.
+  "app.installed",
+  "app.install_failed",
+  "app.uninstalled",
+  // Recording sessions (A3), carrying recordingId.
+  "recording.started",
+  "recording.completed",
+  "recording.failed",
 ] as const;
 export const EventName = z.enum(EVENT_NAMES);
 export type EventName = z.infer<typeof EventName>;
@@ -118,6 +126,13 @@ export const EventData = z.strictObject({
   containerId: z.string().max(128).optional(),
   commandId: MessageId.optional(),
   attempt: z.number().int().nonnegative().optional(),
+  installId: MessageId.optional(),
+  appId: MessageId.optional(),
+  packageName: z.string().max(255).optional(),
+  versionCode: z.number().int().optional(),
+  recordingId: MessageId.optional(),
+  bytes: z.number().int().nonnegative().optional(),
+  durationMs: z.number().int().nonnegative().optional(),
 });
 export type EventData = z.infer<typeof EventData>;
 

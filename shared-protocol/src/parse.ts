@@ -9,6 +9,7 @@ import {
   HostStatusMessage,
   UsageMessage,
 } from "./messages.js";
+import { RpcRequestMessage, RpcResponseMessage } from "./rpc.js";
 import { parseTopic, type ParsedTopic, type TopicKind } from "./topics.js";
 
 /** Why a message was refused; stable codes for metrics, a readable detail for logs. */
@@ -30,6 +31,8 @@ export const schemaByKind = {
   usage: UsageMessage,
   results: CommandResultMessage,
   commands: DeviceCommand,
+  rpcRequests: RpcRequestMessage,
+  rpcResponses: RpcResponseMessage,
 } as const satisfies Record<TopicKind, z.ZodType>;
 
 export type MessageOf<K extends TopicKind> = z.infer<(typeof schemaByKind)[K]>;

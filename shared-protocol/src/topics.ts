@@ -9,6 +9,8 @@
  *   cloudphone/v1/hosts/{hostId}/usage                      host → control plane   (usage records)
  *   cloudphone/v1/hosts/{hostId}/results                    host → control plane   (command results)
  *   cloudphone/v1/hosts/{hostId}/commands                   control plane → host   (device create/start/stop/restart/delete)
+ *   cloudphone/v1/hosts/{hostId}/rpc/requests               control plane → host   (interactive requests, see rpc.ts)
+ *   cloudphone/v1/hosts/{hostId}/rpc/responses              host → control plane   (their answers; routed to the caller)
  *   cloudphone/v1/platform/events/{eventName}               control plane → ops    (platform events, e.g. order.completed)
  *
  * The `platform/` subtree lies outside every host's subtree, so the host ACL refuses host publishes there, and
@@ -32,6 +34,8 @@ export const topics = {
   usage: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/usage`,
   results: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/results`,
   commands: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/commands`,
+  rpcRequests: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/rpc/requests`,
+  rpcResponses: (hostId: string) => `${HOSTS_PREFIX}/${hostId}/rpc/responses`,
   /** What the control plane subscribes to when it uses an external broker. */
   allHostUplinks: `${HOSTS_PREFIX}/+/#`,
   everything: `${TOPIC_ROOT}/#`,
@@ -55,11 +59,14 @@ export function parsePlatformTopic(topic: string): { kind: "platformEvent"; even
   return eventName.length <= 64 && EVENT_NAME_PATTERN.test(eventName) ? { kind: "platformEvent", eventName } : null;
 }
 
-/** The kinds of topic in the tree; `commands` is the only downlink. */
-export type TopicKind = "status" | "capacity" | "deviceState" | "event" | "usage" | "results" | "commands";
+/** The kinds of topic in the tree; `commands` and `rpcRequests` are the only downlinks. */
+export type TopicKind = "status" | "capacity" | "deviceState" | "event" | "usage" | "results" | "commands" | "rpcRequests" | "rpcResponses";
+
+/** Topics only the control plane (or a readwrite operator, for commands) publishes to; hosts never. */
+export const isDownlinkKind = (kind: TopicKind): boolean => kind === "commands" || kind === "rpcRequests";
 
 export type ParsedTopic =
-  | { kind: "status" | "capacity" | "usage" | "results" | "commands"; hostId: string }
+  | { kind: "status" | "capacity" | "usage" | "results" | "commands" | "rpcRequests" | "rpcResponses"; hostId: string }
   | { kind: "deviceState"; hostId: string; deviceId: string }
   | { kind: "event"; hostId: string; eventName: string };
 
@@ -74,6 +81,11 @@ export function parseTopic(topic: string): ParsedTopic | null {
     if (leaf === "status" || leaf === "capacity" || leaf === "usage" || leaf === "results" || leaf === "commands") {
       return { kind: leaf, hostId };
     }
+    return null;
+  }
+  if (rest.length === 3 && rest[1] === "rpc") {
+    if (rest[2] === "requests") return { kind: "rpcRequests", hostId };
+    if (rest[2] === "responses") return { kind: "rpcResponses", hostId };
     return null;
   }
   if (rest.length === 3 && rest[1] === "events") {

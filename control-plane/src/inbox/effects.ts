@@ -71,7 +71,9 @@ export class Effects {
       case "results":
         return this.result(p.message, now);
       case "commands":
-        // Filtered out before effects; hosts can never publish commands.
+      case "rpcRequests":
+      case "rpcResponses":
+        // Filtered out before effects: hosts never publish downlinks, and RPC answers go to their caller.
         return OK;
     }
   }

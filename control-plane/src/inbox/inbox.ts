@@ -147,7 +147,9 @@ export class Inbox {
     if (!parsed.ok) return reject(parsed.code, parsed.reason, topicHost);
     const p = parsed.value;
     const hostId = p.message.hostId;
-    if (p.kind === "commands") return reject("unexpected_kind", "hosts may not publish commands", hostId);
+    if (p.kind === "commands" || p.kind === "rpcRequests") return reject("unexpected_kind", `hosts may not publish ${p.kind}`, hostId);
+    // RPC answers are routed to their waiting caller before the inbox; one that reaches here had no caller left.
+    if (p.kind === "rpcResponses") return reject("unexpected_kind", "rpc responses are not ingested", hostId);
     if (it.senderHostId !== null && it.senderHostId !== hostId) {
       return reject("sender_mismatch", `message for host ${hostId} was sent by host ${it.senderHostId}`, it.senderHostId);
     }

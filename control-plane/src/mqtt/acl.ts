@@ -1,4 +1,4 @@
-import { TOPIC_ROOT, isWithinHostSubtree, parseTopic } from "@cloudphone/shared-protocol";
+import { TOPIC_ROOT, isDownlinkKind, isWithinHostSubtree, parseTopic } from "@cloudphone/shared-protocol";
 
 /** Who an MQTT connection belongs to, decided once at CONNECT. */
 export type Identity =
@@ -19,14 +19,14 @@ export function decidePublish(identity: Identity | null, topic: string): Publish
   if (topic.startsWith("$SYS/") || topic === "$SYS") return { allow: false, reason: "$SYS topics are reserved for the broker" };
   if (identity === null) {
     const t = parseTopic(topic);
-    return t && t.kind !== "commands" ? { allow: true, ingest: true, senderHostId: t.hostId } : { allow: true, ingest: false };
+    return t && !isDownlinkKind(t.kind) ? { allow: true, ingest: true, senderHostId: t.hostId } : { allow: true, ingest: false };
   }
   if (identity.kind === "host") {
     if (!isWithinHostSubtree(topic, identity.hostId)) {
       return { allow: false, reason: `host ${identity.hostId} may publish only inside its own subtree` };
     }
     const t = parseTopic(topic);
-    if (t?.kind === "commands") return { allow: false, reason: `host ${identity.hostId} may not publish to its own commands topic` };
+    if (t && isDownlinkKind(t.kind)) return { allow: false, reason: `host ${identity.hostId} may not publish to its own ${t.kind === "commands" ? "commands" : "rpc/requests"} topic` };
     // Anything else inside its own subtree is ingested; unknown topics there are parked, not refused.
     return { allow: true, ingest: true, senderHostId: identity.hostId };
   }

@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from "mqtt";
-import { parseTopic, topics } from "@cloudphone/shared-protocol";
+import { isDownlinkKind, parseTopic, topics } from "@cloudphone/shared-protocol";
 import type { Logger } from "pino";
 import type { Bus, IngestFn, PublishOptions } from "./bus.js";
 
@@ -36,7 +36,7 @@ export async function connectExternalBroker(opts: ExternalClientOptions): Promis
   client.handleMessage = (packet, done) => {
     const topic = packet.topic;
     const t = parseTopic(topic);
-    if (t?.kind === "commands") return done(); // our own downlink, echoed by the wildcard subscription
+    if (t && isDownlinkKind(t.kind)) return done(); // our own downlink, echoed by the wildcard subscription
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     opts.ingest(topic, payload, null).then(
       () => done(),
