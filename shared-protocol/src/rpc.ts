@@ -130,7 +130,8 @@ export const RPC_METHODS = {
   },
   "device.recording.start": {
     params: z.strictObject({
-      maxDurationMs: z.number().int().min(1000).max(3_600_000),
+      /** Android's screenrecord stops by itself after 180 s, so that is the longest one session can be. */
+      maxDurationMs: z.number().int().min(1000).max(180_000),
       bitRate: z.number().int().min(100_000).max(100_000_000).optional(),
     }),
     result: RecordingView,
