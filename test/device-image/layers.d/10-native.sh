@@ -2,6 +2,7 @@
 # Compiles the device's native programs from native/ into static binaries in $ROOT/bin:
 #   adbd     the ADB daemon (native/adbd, native/common)
 #   toolbox  multi-call helper (native/toolbox): log, screenrecord, apkinfo, input, logbin (logcat -B)
+#   app_process  the scrcpy server emulator (native/scrcpy), started like scrcpy's server jar
 # Needs gcc and the static C library (apt-get install gcc libc6-dev).
 set -euo pipefail
 command -v gcc >/dev/null || { echo "gcc not found: apt-get install gcc libc6-dev" >&2; exit 1; }
@@ -22,3 +23,6 @@ if compgen -G "$SRC/toolbox/*.c" >/dev/null; then
     ln -s toolbox "$ROOT/bin/$tool"
   done
 fi
+
+gcc "${CFLAGS[@]}" -pthread -o "$OUT/app_process" "$SRC"/scrcpy/*.c "$SRC"/common/*.c
+install -m 0755 "$OUT/app_process" "$ROOT/bin/app_process"

@@ -1,11 +1,11 @@
 /*
  * screenrecord [--time-limit SEC] [--size WxH] [--bit-rate RATE] [--output-format=mp4|h264] [--verbose] FILE|-
- * Records "the screen": a baked H.264 clip of the display (/system/media/screenrecord.h264, Annex-B,
- * made by ffmpeg at image build; its size and rate in screenrecord.conf), looped and paced in real time.
+ * Records "the screen": a baked H.264 clip of the display (/system/media/display-WxH.h264, Annex-B, made by
+ * ffmpeg at image build; size and rate in display.conf), looped and paced in real time (wall clock).
  * Stops at the time limit (default and maximum 180 s, as on Android) or on SIGINT/SIGTERM/SIGHUP, and
  * then finishes the file: MP4 gets its index (moov) written, so an interrupted recording is still valid;
  * only SIGKILL leaves an unfinished MP4, like on a phone. h264 writes a raw Annex-B stream (FILE or "-").
- * --size and --bit-rate are validated like Android does and otherwise ignored (the clip is what it is).
+ * --size is validated and picks the portrait or landscape clip (no scaling); --bit-rate is validated only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,24 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/h264.h"
 #include "../common/logline.h"
 #include "mp4.h"
 #include "toolbox.h"
 
-#define CLIP_PATH "/system/media/screenrecord.h264"
-#define CONF_PATH "/system/media/screenrecord.conf"
+#define CONF_PATH "/system/media/display.conf"
+#define CLIP_FORMAT "/system/media/display-%dx%d.h264"
 #define MAX_TIME_LIMIT 180
-
-typedef struct {
-  const uint8_t *p;
-  size_t len;
-  int type;
-} nal_t;
-
-typedef struct {
-  size_t first, count; /* NAL range */
-  bool key;
-} au_t;
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_stop(int sig) {
@@ -61,75 +51,9 @@ static bool parse_rate(const char *s) {
   return *end == '\0';
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *d = n > 0 ? malloc((size_t)n) : NULL;
-  if (d && fread(d, 1, (size_t)n, f) != (size_t)n) {
-    free(d);
-    d = NULL;
-  }
-  fclose(f);
-  *len = d ? (size_t)n : 0;
-  return d;
-}
-
-/* Splits an Annex-B stream into NAL units (start codes 00 00 01 / 00 00 00 01). */
-static size_t split_nals(const uint8_t *d, size_t n, nal_t **out) {
-  size_t count = 0, cap = 256;
-  nal_t *nals = malloc(cap * sizeof *nals);
-  size_t i = 0, start = (size_t)-1;
-  while (i + 3 <= n) {
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      if (start != (size_t)-1) {
-        size_t end = i;
-        while (end > start && d[end - 1] == 0) end--; /* the 4-byte form's leading zero */
-        if (count == cap) nals = realloc(nals, (cap *= 2) * sizeof *nals);
-        nals[count++] = (nal_t){d + start, end - start, d[start] & 0x1f};
-      }
-      i += 3;
-      start = i;
-    } else {
-      i++;
-    }
-  }
-  if (start != (size_t)-1 && start < n) {
-    if (count == cap) nals = realloc(nals, (cap *= 2) * sizeof *nals);
-    nals[count++] = (nal_t){d + start, n - start, d[start] & 0x1f};
-  }
-  *out = nals;
-  return count;
-}
-
-/* Groups NAL units into access units (frames): a new one starts at an access unit delimiter, at
- * SPS/PPS/SEI after a picture, or at a slice whose first_mb_in_slice is 0 after a picture. */
-static size_t group_aus(const nal_t *nals, size_t n, au_t **out) {
-  au_t *aus = malloc((n + 1) * sizeof *aus);
-  size_t count = 0;
-  bool has_vcl = false;
-  for (size_t i = 0; i < n; i++) {
-    int t = nals[i].type;
-    bool vcl = t == 1 || t == 5;
-    bool first_mb_zero = vcl && nals[i].len > 1 && (nals[i].p[1] & 0x80);
-    bool starts = count == 0 || t == 9 || (has_vcl && (t == 7 || t == 8 || t == 6 || (vcl && first_mb_zero)));
-    if (starts) {
-      aus[count++] = (au_t){i, 0, false};
-      has_vcl = false;
-    }
-    aus[count - 1].count++;
-    if (t == 5) aus[count - 1].key = true;
-    if (vcl) has_vcl = true;
-  }
-  *out = aus;
-  return count;
-}
-
 int screenrecord_main(int argc, char **argv) {
   int time_limit = MAX_TIME_LIMIT;
-  bool h264 = false, verbose = false;
+  bool h264 = false, verbose = false, landscape = false;
   static const struct option opts[] = {
       {"help", no_argument, NULL, 'h'},          {"verbose", no_argument, NULL, 'v'},
       {"size", required_argument, NULL, 's'},    {"bit-rate", required_argument, NULL, 'b'},
@@ -152,6 +76,7 @@ int screenrecord_main(int argc, char **argv) {
           fprintf(stderr, "Invalid size '%s', must be width x height\n", optarg);
           return 2;
         }
+        landscape = w > h;
         break;
       }
       case 'b':
@@ -199,7 +124,7 @@ int screenrecord_main(int argc, char **argv) {
     return 2;
   }
 
-  int width = 720, height = 1280, fps = 15;
+  int width = 720, height = 1280, fps = 30;
   FILE *conf = fopen(CONF_PATH, "r");
   if (conf) {
     char line[128];
@@ -210,21 +135,22 @@ int screenrecord_main(int argc, char **argv) {
     }
     fclose(conf);
   }
-  size_t clip_len = 0;
-  uint8_t *clip = read_file(CLIP_PATH, &clip_len);
-  nal_t *nals = NULL;
-  au_t *aus = NULL;
-  size_t n_nals = clip ? split_nals(clip, clip_len, &nals) : 0;
-  size_t n_aus = n_nals ? group_aus(nals, n_nals, &aus) : 0;
-  const nal_t *sps = NULL, *pps = NULL;
-  for (size_t i = 0; i < n_nals && (!sps || !pps); i++) {
-    if (nals[i].type == 7 && !sps) sps = &nals[i];
-    if (nals[i].type == 8 && !pps) pps = &nals[i];
+  /* The display has a portrait and a landscape clip; --size picks the orientation (no scaling). */
+  if (landscape != (width > height)) {
+    int t = width;
+    width = height;
+    height = t;
   }
-  if (!n_aus || !sps || !pps || fps <= 0) {
-    fprintf(stderr, "Unable to get output buffers (no display clip at %s)\n", CLIP_PATH);
+  char clip_path[96];
+  snprintf(clip_path, sizeof clip_path, CLIP_FORMAT, width, height);
+  h264_clip_t clip;
+  if (!h264_clip_load(&clip, clip_path) || fps <= 0) {
+    fprintf(stderr, "Unable to get output buffers (no display clip at %s)\n", clip_path);
     return 1;
   }
+  const h264_nal_t *nals = clip.nals, *sps = clip.sps, *pps = clip.pps;
+  const h264_au_t *aus = clip.aus;
+  size_t n_aus = clip.n_aus;
 
   int fd = to_stdout ? STDOUT_FILENO : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -268,11 +194,11 @@ int screenrecord_main(int argc, char **argv) {
     while (!stop_requested && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR) {
     }
     if (stop_requested) break;
-    const au_t *au = &aus[i % n_aus];
+    const h264_au_t *au = &aus[i % n_aus];
     const uint8_t *parts[64];
     size_t lens[64], k = 0;
     for (size_t j = 0; j < au->count && k < 64; j++) {
-      const nal_t *nal = &nals[au->first + j];
+      const h264_nal_t *nal = &nals[au->first + j];
       if (nal->type == 9) continue; /* access unit delimiters: not needed in either output */
       if (mp4 && (nal->type == 7 || nal->type == 8)) continue; /* parameter sets live in avcC */
       parts[k] = nal->p;
@@ -306,8 +232,6 @@ int screenrecord_main(int argc, char **argv) {
   snprintf(msg, sizeof msg, "recording %s finished: %zu frames%s", path, frames, stop_requested ? " (stopped)" : "");
   logline_append('I', "ScreenRecord", msg);
   if (verbose) fprintf(stderr, "Stopping encoder and muxer\n");
-  free(nals);
-  free(aus);
-  free(clip);
+  h264_clip_free(&clip);
   return rc;
 }
