@@ -15,6 +15,7 @@ DATA_DIR="/var/lib/cloudphone-agent"
 USE_SYSTEMD=1
 IMAGE=""
 NETWORK_MODE=""
+SCRCPY_SERVER=""
 PRIVILEGED=""
 SYSTEMD_UNIT_DIR="${CLOUDPHONE_SYSTEMD_UNIT_DIR:-/etc/systemd/system}"
 
@@ -37,6 +38,10 @@ Options:
   --network-mode <mode>     bridge|host, network mode of device containers (default: the agent's default)
   --no-privileged           run device containers unprivileged (redroid normally needs privileged)
   --no-systemd              do not install the systemd unit; print the command to run instead
+  --scrcpy-server <file>    the scrcpy server file (scrcpy-server-v<version> from a scrcpy release, Apache-2.0)
+                            for live screens; copied to <prefix>/scrcpy-server. Its version must equal the
+                            agent's stream.scrcpyVersion (default 4.1). Without it, streams fall back to
+                            screenrecord (stream.source=auto).
   -h, --help                show this help
 
 Re-running upgrades in place: the application is replaced, existing configuration values are kept
@@ -61,6 +66,7 @@ while [[ $# -gt 0 ]]; do
     --network-mode) need_value "$@"; NETWORK_MODE="$2"; shift 2 ;;
     --no-privileged) PRIVILEGED="false"; shift ;;
     --no-systemd) USE_SYSTEMD=0; shift ;;
+    --scrcpy-server) need_value "$@"; SCRCPY_SERVER="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -78,6 +84,9 @@ if [[ -n "$TOKEN" && ! "$TOKEN" =~ ^[A-Za-z0-9._~+/=-]{16,256}$ ]]; then
 fi
 if [[ -n "$NETWORK_MODE" && "$NETWORK_MODE" != "bridge" && "$NETWORK_MODE" != "host" ]]; then
   die "--network-mode must be bridge or host, got '$NETWORK_MODE'"
+fi
+if [[ -n "$SCRCPY_SERVER" && ! -f "$SCRCPY_SERVER" ]]; then
+  die "--scrcpy-server must name an existing file, got '$SCRCPY_SERVER'"
 fi
 if [[ -n "$IMAGE" && ! "$IMAGE" =~ ^[a-z0-9][a-zA-Z0-9._/:@-]*$ ]]; then
   die "--image is not a valid image reference: '$IMAGE'"
@@ -157,6 +166,13 @@ if [[ -d "$PREFIX/app" ]]; then mv "$PREFIX/app" "$PREFIX/app.old"; fi
 mv "$STAGE" "$PREFIX/app"
 rm -rf "$PREFIX/app.old"
 
+# The scrcpy server lives beside app/ (not in it), so an upgrade without the flag keeps it.
+if [[ -n "$SCRCPY_SERVER" ]]; then
+  install -m 0644 "$SCRCPY_SERVER" "$PREFIX/scrcpy-server.tmp"
+  mv "$PREFIX/scrcpy-server.tmp" "$PREFIX/scrcpy-server"
+  info "scrcpy server: $PREFIX/scrcpy-server"
+fi
+
 WRAPPER="$PREFIX/bin/cloudphone-agent"
 cat >"$WRAPPER.tmp" <<WRAP
 #!/bin/sh
@@ -170,7 +186,7 @@ mv "$WRAPPER.tmp" "$WRAPPER"
 mkdir -p "$CONFIG_DIR" "$DATA_DIR"
 chmod 0700 "$DATA_DIR"
 # Existing values always win (upgrade keeps what the operator set); flags only fill missing keys.
-CP_URL="$CONTROL_PLANE" DATA_DIR="$DATA_DIR" IMAGE="$IMAGE" NETWORK_MODE="$NETWORK_MODE" PRIVILEGED="$PRIVILEGED" \
+SCRCPY_PATH="${SCRCPY_SERVER:+$PREFIX/scrcpy-server}" CP_URL="$CONTROL_PLANE" DATA_DIR="$DATA_DIR" IMAGE="$IMAGE" NETWORK_MODE="$NETWORK_MODE" PRIVILEGED="$PRIVILEGED" \
   "$NODE_BIN" - "$CONFIG_FILE" <<'NODE'
 const fs = require("node:fs");
 const os = require("node:os");
@@ -185,6 +201,7 @@ const wanted = { controlPlaneUrl: env.CP_URL || undefined, dataDir: env.DATA_DIR
 if (env.IMAGE) wanted.runtime.image = env.IMAGE;
 if (env.NETWORK_MODE) wanted.runtime.networkMode = env.NETWORK_MODE;
 if (env.PRIVILEGED) wanted.runtime.privileged = env.PRIVILEGED === "true";
+if (env.SCRCPY_PATH) wanted.stream = { scrcpyServerPath: env.SCRCPY_PATH };
 const kept = [];
 function fill(target, defaults, path) {
   for (const [key, value] of Object.entries(defaults)) {

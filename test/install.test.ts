@@ -11,6 +11,7 @@ import { ManagedChild } from "./support/child.js";
 import { TEST_DEVICE_IMAGE } from "./support/device-image.js";
 import { freePort, repoRoot, startControlPlane, type ControlPlaneHandle } from "./support/processes.js";
 import { recordHost } from "./support/run-hosts.js";
+import { writeScrcpyServerStandIn } from "./support/scrcpy-server.js";
 import { waitFor } from "./support/wait.js";
 
 const execFileAsync = promisify(execFile);
@@ -26,9 +27,10 @@ const paths = () => ({
   credentials: join(root, "var", "credentials.json"),
 });
 
-async function runInstall(token: string): Promise<string> {
+async function runInstall(token: string, extra: string[] = []): Promise<string> {
   const p = paths();
   const args = [
+    ...extra,
     "--control-plane", cp.httpUrl, "--token", token, "--no-systemd",
     "--prefix", p.prefix, "--config-dir", p.configDir, "--data-dir", p.dataDir,
     "--image", TEST_DEVICE_IMAGE, "--network-mode", "host", "--no-privileged",
@@ -61,7 +63,8 @@ describe("install.sh", () => {
 
   it("installs, enrolls, upgrades in place and the installed agent comes online", async () => {
     const p = paths();
-    const firstOutput = await runInstall(await api(cp).createEnrollmentToken());
+    const scrcpyServer = writeScrcpyServerStandIn("4.1", join(root, "scrcpy-server-v4.1"));
+    const firstOutput = await runInstall(await api(cp).createEnrollmentToken(), ["--scrcpy-server", scrcpyServer]);
     expect(firstOutput).toContain("--no-systemd");
 
     const credentials = JSON.parse(readFileSync(p.credentials, "utf8")) as { hostId: string };
@@ -75,7 +78,10 @@ describe("install.sh", () => {
       controlPlaneUrl: cp.httpUrl,
       dataDir: p.dataDir,
       runtime: { image: TEST_DEVICE_IMAGE, networkMode: "host", privileged: false },
+      stream: { scrcpyServerPath: join(p.prefix, "scrcpy-server") },
     });
+    // The server file sits beside app/, so the upgrade below (without the flag) keeps it.
+    expect(readFileSync(join(p.prefix, "scrcpy-server"))).toEqual(readFileSync(scrcpyServer));
     // Operator edits survive an upgrade.
     const localApiPort = await freePort();
     const edited = { ...config, reconcileIntervalMs: 2000, localApi: { host: "127.0.0.1", port: localApiPort } };
@@ -86,6 +92,7 @@ describe("install.sh", () => {
     expect(secondOutput).toContain("already enrolled");
     expect(JSON.parse(readFileSync(p.config, "utf8"))).toEqual(edited);
     expect(readFileSync(p.credentials, "utf8")).toBe(credentialsBefore);
+    expect(readFileSync(join(p.prefix, "scrcpy-server"))).toEqual(readFileSync(scrcpyServer));
     expect((await api(cp).listHosts()).map((h) => h.id)).toEqual([credentials.hostId]);
 
     agent = new ManagedChild(

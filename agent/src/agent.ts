@@ -20,6 +20,11 @@ import { DockerRuntime } from "./runtime/docker.js";
 import { DockerEventWatcher } from "./runtime/events.js";
 import { openDatabase } from "./store/db.js";
 import { MqttLink } from "./sync/link.js";
+import { createAgentRpc } from "./rpc/wiring.js";
+import { createRecordings } from "./recording/wiring.js";
+import { createShellLogcatHandlers } from "./adb/rpc-shell-logcat.js";
+import { createAppWorker } from "./apps/wiring.js";
+import { createStreaming } from "./stream/session/wiring.js";
 
 export interface RunningAgent {
   hostId: string;
@@ -102,8 +107,29 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
     );
   }
 
+  const apps = createAppWorker({ config, db, outbox, repo, hostId, creds, adbClient, onFinished: () => pump.kick(), log });
+
   // eslint-style forward reference: the link needs the loop (commands trigger reconcile) and vice versa.
   let link: MqttLink | null = null;
+  // Interactive shells and live logcats (A1): sessions live on duplex tunnels once their RPC answered.
+  const sessions = adbClient
+    ? createShellLogcatHandlers({ server: { host: adb.serverHost, port: adb.serverPort }, openTimeoutMs: adb.commandTimeoutMs, shell: config.shell, logcat: config.logcat, log })
+    : null;
+  // Recording sessions (A3): recovers what an interrupted run left before any request arrives.
+  const recordings = createRecordings({ config, db, outbox, repo, hostId, adbClient, onRecorded: () => pump.kick(), log });
+  // Live screen (S1–S3): WebRTC viewers of a shared capture per device; `/metrics` on the local API.
+  const streaming = createStreaming({ config, repo, adbClient, log });
+  // Device RPC (A1): requests arrive on the link, answers go back on it, data through tunnels to the control plane.
+  const rpc = createAgentRpc({
+    hostId,
+    controlPlaneUrl: config.controlPlaneUrl,
+    creds,
+    repo,
+    adbClient,
+    log,
+    publish: (payload) => (link ? link.publishRpcResponse(payload) : Promise.reject(new Error("mqtt link not started"))),
+    extraHandlers: { ...sessions?.handlers, ...recordings.handlers, ...streaming.handlers },
+  });
   const loop = new ReconcileLoop({
     ctx,
     runtime,
@@ -131,7 +157,11 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
     startedAt,
     log,
     dockerVersion: () => dockerVersion,
-    onCommand: (deviceId) => loop.trigger(deviceId),
+    onRpcRequest: (payload) => void rpc.dispatcher.handle(Buffer.isBuffer(payload) ? payload : Buffer.from(payload)),
+    onCommand: (deviceId) => {
+      loop.trigger(deviceId);
+      apps.kick();
+    },
   });
 
   const events = new DockerEventWatcher(runtime.docker, hostId, (ev) => loop.trigger(ev.deviceId), log, () => loop.reconcileAll());
@@ -143,7 +173,10 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
     reconcile: (id) => loop.trigger(id),
     kickPump: () => pump.kick(),
     log,
-    extraRoutes: (app) => registerAdbRoutes(app, { repo, client: adbClient, maxOutputBytes: adb.execMaxOutputBytes, log }),
+    extraRoutes: (app) => {
+      registerAdbRoutes(app, { repo, client: adbClient, maxOutputBytes: adb.execMaxOutputBytes, log });
+      streaming.registerRoutes(app);
+    },
   });
   const api = await startLocalApi(localApp, config.localApi.host, config.localApi.port);
 
@@ -152,6 +185,9 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
   events.start();
   void loop.start();
   ticker.start();
+  apps.start();
+  recordings.start();
+  streaming.start();
   const cleanupOnce = () => {
     try {
       const n = outbox.cleanup();
@@ -174,10 +210,15 @@ export async function startAgent(input: AgentConfigInput | AgentConfig, opts: { 
       closed ??= (async () => {
         clearInterval(cleanupTimer);
         ticker.stop();
+        await apps.stop();
         events.stop();
         await tracker?.stop();
         monitor?.stop(); // devices stay connected to the adb server
         await loop.stop(); // finishes in-progress operations; never stops devices
+        rpc.dispatcher.close();
+        recordings.close();
+        streaming.close();
+        sessions?.closeAll();
         await link?.close();
         await api.close();
         db.close();

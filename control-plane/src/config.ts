@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { IceServer } from "@cloudphone/shared-protocol";
 import { z } from "zod";
 
 /**
@@ -60,6 +61,21 @@ export const ConfigSchema = z
     apkMaxBytes: Int(1024, 4 * 1024 ** 3).default(200 * 1024 ** 2),
     /** Content-addressed APK store (`<sha256>.apk`); `<dataDir>/apks` when unset. */
     appsDir: z.string().min(1).optional(),
+    // Device file transfers (A1).
+    /** Largest file `PUT /api/devices/:id/files` accepts: 413 before any byte is forwarded when Content-Length says so, else as soon as the stream crosses it. */
+    filesMaxPushBytes: Int(1, 64 * 1024 ** 3).default(1024 ** 3),
+    // Live screen (S3).
+    /** STUN/TURN servers handed to agents with every viewer's offer (e.g. coturn); JSON array in the environment. */
+    webrtcIceServers: z
+      .preprocess((v) => {
+        if (typeof v !== "string") return v;
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          return v;
+        }
+      }, z.array(IceServer, { error: "must be a JSON array of {urls, username?, credential?}" }).max(8))
+      .default([]),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict()

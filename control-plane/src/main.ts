@@ -24,6 +24,10 @@ import { createPlatformRelay } from "./platform/relay.js";
 import type { Service } from "./platform/service.js";
 import { ensureBootstrapAdmin } from "./users/bootstrap.js";
 import { sweepApkStore } from "./apps/sweep.js";
+import { RpcClient } from "./rpc/client.js";
+import { Tunnels } from "./rpc/tunnels.js";
+import { createWebSockets } from "./rpc/websocket.js";
+import { registerRpcMetrics } from "./rpc/metrics.js";
 
 export interface RunningControlPlane {
   httpPort: number;
@@ -54,7 +58,15 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   inbox.onHostOnline = resend;
 
   let bus: Bus | null = null;
+  // Device RPC (A1): requests over MQTT, bulk data through tunnels the agents open back, WebSockets for duplex.
+  const rpc = new RpcClient({ db, log, bus: () => bus });
+  const tunnels = new Tunnels();
+  const websockets = createWebSockets();
+  registerRpcMetrics(metrics.registry, rpc, tunnels);
   const app = createApp({
+    rpc,
+    tunnels,
+    upgradeWebSocket: websockets.upgradeWebSocket,
     db,
     log,
     config,
@@ -79,6 +91,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
             ingest: inbox.ingest,
             counters: inbox.stats.acl,
             onHostSubscribed: resend,
+            onRpcResponse: rpc.handleResponse,
           })
         : await connectExternalBroker({
             url: config.mqttUrl!,
@@ -86,6 +99,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
             password: config.mqttPassword,
             log,
             ingest: inbox.ingest,
+            onRpcResponse: rpc.handleResponse,
           });
   } catch (e) {
     db.close();
@@ -101,6 +115,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
   for (const s of services) s.start();
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort });
+  websockets.inject(server, app);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -125,6 +140,7 @@ export async function startControlPlane(input: ConfigInput | Config = {}, logger
     closing ??= (async () => {
       for (const s of [...services].reverse()) await s.stop();
       publisher.stop();
+      rpc.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // node:http keeps idle keep-alive sockets open; drop them so close() completes.

@@ -82,3 +82,15 @@ export type AppInstallRefusal = z.infer<typeof AppInstallRefusal>;
 
 export const AppInstallResponse = z.object({ installs: z.array(AppInstallView), refused: z.array(AppInstallRefusal) });
 export type AppInstallResponse = z.infer<typeof AppInstallResponse>;
+
+export const ListInstallsResponse = z.object({ installs: z.array(AppInstallView) });
+export type ListInstallsResponse = z.infer<typeof ListInstallsResponse>;
+
+/** Preinstall lists (A2): apps installed once on a device when it first runs (the plan's, then the owner's). */
+export const MAX_PREINSTALL_APPS = 50;
+export const PreinstallListRequest = z.strictObject({
+  appIds: z.array(z.string().min(1).max(64)).max(MAX_PREINSTALL_APPS),
+});
+export type PreinstallListRequest = z.infer<typeof PreinstallListRequest>;
+export const PreinstallListView = z.object({ appIds: z.array(z.string()), updatedAt: z.number().int().nullable() });
+export type PreinstallListView = z.infer<typeof PreinstallListView>;

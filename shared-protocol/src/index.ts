@@ -9,3 +9,4 @@ export * from "./http-users.js";
 export * from "./http-orders.js";
 export * from "./http-apps.js";
 export * from "./rpc.js";
+export * from "./stream-input.js";

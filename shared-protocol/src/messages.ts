@@ -133,6 +133,8 @@ export const EventData = z.strictObject({
   recordingId: MessageId.optional(),
   bytes: z.number().int().nonnegative().optional(),
   durationMs: z.number().int().nonnegative().optional(),
+  /** recording.started: the session's maximum duration. */
+  maxDurationMs: z.number().int().positive().optional(),
 });
 export type EventData = z.infer<typeof EventData>;
 
@@ -194,6 +196,30 @@ export const DeviceCommand = z.discriminatedUnion("action", [
   z.strictObject({ ...CommandBase, action: z.literal("stop") }),
   z.strictObject({ ...CommandBase, action: z.literal("restart") }),
   z.strictObject({ ...CommandBase, action: z.literal("delete") }),
+  /**
+   * App commands (A2). Not lifecycle commands: `generation` carries the device's current lifecycle generation for
+   * information only. The agent never compares it, never stores it as the device's generation and never answers
+   * `superseded`; an app command is `applied` once queued on the agent (the install itself reports `app.*` events
+   * carrying `installId`), or `failed` for a device the host does not have.
+   */
+  z.strictObject({
+    ...CommandBase,
+    action: z.literal("app_install"),
+    installId: MessageId,
+    app: z.strictObject({
+      id: MessageId,
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits"),
+      size: z.number().int().positive(),
+      packageName: z.string().min(1).max(255),
+    }),
+  }),
+  z.strictObject({
+    ...CommandBase,
+    action: z.literal("app_uninstall"),
+    installId: MessageId,
+    appId: MessageId,
+    packageName: z.string().min(1).max(255),
+  }),
 ]);
 export type DeviceCommand = z.infer<typeof DeviceCommand>;
 

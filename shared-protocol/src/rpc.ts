@@ -100,6 +100,35 @@ export const LogcatFilter = z.strictObject({
 });
 export type LogcatFilter = z.infer<typeof LogcatFilter>;
 
+/** An ICE server as RTCPeerConnection takes it (STUN or TURN, e.g. coturn with a shared-secret credential). */
+export const IceServer = z.strictObject({
+  urls: z.array(z.string().regex(/^(stun|stuns|turn|turns):[^\s]{1,250}$/, "must be a stun:, stuns:, turn: or turns: URL")).min(1).max(8),
+  username: z.string().max(256).optional(),
+  credential: z.string().max(256).optional(),
+});
+export type IceServer = z.infer<typeof IceServer>;
+
+export const MAX_SDP_BYTES = 32 * 1024;
+
+export const StreamOfferParams = z.strictObject({
+  /** Chosen by the control plane; the WHEP resource is `/api/devices/{deviceId}/whep/{sessionId}`. */
+  sessionId: MessageId,
+  /** The viewer's SDP offer (recvonly video, and a data channel for input and heartbeat). */
+  sdp: z.string().min(1).max(MAX_SDP_BYTES),
+  /** The user this viewer acts for (for logs and control hand-over). */
+  userId: z.string().min(1).max(64),
+  iceServers: z.array(IceServer).max(8).default([]),
+});
+export type StreamOfferParams = z.infer<typeof StreamOfferParams>;
+
+export const StreamOfferResult = z.strictObject({
+  sessionId: MessageId,
+  sdp: z.string().min(1).max(MAX_SDP_BYTES),
+  /** Whether this viewer holds input control (the first viewer does; others watch until it is handed over). */
+  control: z.boolean(),
+});
+export type StreamOfferResult = z.infer<typeof StreamOfferResult>;
+
 /** Every RPC method with its params and result schemas: the single source both sides validate against. */
 export const RPC_METHODS = {
   "device.exec": { params: ExecParams, result: ExecResult },
@@ -109,7 +138,8 @@ export const RPC_METHODS = {
     result: z.strictObject({ entries: z.array(FileEntry).max(MAX_LIST_ENTRIES), truncated: z.boolean() }),
   },
   "device.files.push": {
-    params: z.strictObject({ path: DevicePath, size: z.number().int().nonnegative(), mode: z.number().int().min(0).max(0o7777).default(0o644), tunnel: TunnelRef }),
+    /** `size`: what the user declared (Content-Length); null when the upload is chunked. */
+    params: z.strictObject({ path: DevicePath, size: z.number().int().nonnegative().nullable(), mode: z.number().int().min(0).max(0o7777).default(0o644), tunnel: TunnelRef }),
     result: z.strictObject({ bytes: z.number().int().nonnegative() }),
   },
   "device.files.pull": {
@@ -142,6 +172,9 @@ export const RPC_METHODS = {
     params: z.strictObject({ recordingId: MessageId, tunnel: TunnelRef }),
     result: z.strictObject({ bytes: z.number().int().nonnegative() }),
   },
+  // Live screen (S1–S3): the control plane relays a WHEP offer; the agent answers with a complete (non-trickle) SDP.
+  "device.stream.offer": { params: StreamOfferParams, result: StreamOfferResult },
+  "device.stream.close": { params: z.strictObject({ sessionId: MessageId }), result: z.strictObject({ closed: z.boolean() }) },
 } as const;
 
 export type RpcMethod = keyof typeof RPC_METHODS;

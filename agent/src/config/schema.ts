@@ -1,6 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { parsePortRange } from "../adb/ports.js";
+import { PINNED_SCRCPY_VERSION } from "../stream/scrcpy/options.js";
 
 const isLoopback = (h: string) => h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 
@@ -86,6 +87,67 @@ export const AgentConfigSchema = z.strictObject({
       execMaxOutputBytes: z.number().int().min(1024).max(268_435_456).default(8 * 1024 * 1024),
     })
     .prefault({}),
+  apps: z
+    .strictObject({
+      /** The APK cache (`<dataDir>/apk-cache`) is kept under this size, least recently used first. */
+      cacheMaxBytes: z.number().int().min(0).max(1_099_511_627_776).default(2 * 1024 ** 3),
+      /** Devices installing at the same time (each device runs its app jobs one at a time). */
+      concurrency: z.number().int().min(1).max(256).default(8),
+      /** One `pm install` / `pm uninstall`, including streaming the APK to the device. */
+      installTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
+      /** Retries of an APK download that failed (network, 5xx); a digest mismatch is never retried. */
+      downloadRetries: z.number().int().min(0).max(20).default(3),
+      /** Attempts of a job whose adb step failed before it is reported as failed. */
+      maxAttempts: z.number().int().min(1).max(20).default(3),
+    })
+    .prefault({}),
+  shell: z
+    .strictObject({
+      /** An interactive shell with no traffic either way for this long is closed (WebSocket close 4408). */
+      idleTimeoutMs: z.number().int().min(1000).max(86_400_000).default(15 * 60_000),
+      /** Open interactive shells per device; one more is refused with `conflict`. */
+      maxPerDevice: z.number().int().min(1).max(100).default(4),
+    })
+    .prefault({}),
+  logcat: z
+    .strictObject({
+      /** Open live logcats per device; one more is refused with `conflict`. */
+      maxPerDevice: z.number().int().min(1).max(100).default(4),
+      /** Unsent bytes on a viewer's socket beyond which live lines are dropped (and the viewer told how many). */
+      maxBufferedBytes: z.number().int().min(16_384).max(268_435_456).default(1024 * 1024),
+    })
+    .prefault({}),
+  recording: z
+    .strictObject({
+      /** Finished recordings (`<dataDir>/recordings/<id>.mp4`) and their rows are deleted after this many days. */
+      retentionDays: z.number().min(0).max(3650).default(7),
+    })
+    .prefault({}),
+  stream: z
+    .strictObject({
+      /** Live screen source: scrcpy (input too), screenrecord (video only), auto (scrcpy, else screenrecord). */
+      source: z.enum(["scrcpy", "screenrecord", "auto"]).default("auto"),
+      /** The scrcpy server file on this phone server (pushed to each device when its copy differs). */
+      scrcpyServerPath: z.string().min(1).default("/opt/cloudphone-agent/scrcpy-server"),
+      /** The server file's exact version (the server refuses any other); 4.x and 3.x framings are supported. */
+      scrcpyVersion: z.string().regex(/^[234]\.\d+(\.\d+)?$/, "must be a scrcpy 2.x, 3.x or 4.x version such as 4.1 or 3.3.4").default(PINNED_SCRCPY_VERSION),
+      /** Long side of the video in pixels (0: the device's size). */
+      maxSize: z.number().int().min(0).max(8192).default(1280),
+      maxFps: z.number().int().min(1).max(120).default(30),
+      bitRate: z.number().int().min(100_000).max(100_000_000).default(4_000_000),
+      /** Input messages per second each viewer may send (touch moves included); more are refused. */
+      inputRatePerSecond: z.number().int().min(1).max(10_000).default(200),
+      /** A viewer that sends no ping for this long is closed. */
+      heartbeatTimeoutMs: z.number().int().min(1000).max(600_000).default(5000),
+      /** WebRTC UDP ports (FROM-TO) for firewalls; any free port when unset. */
+      rtpPortRange: z
+        .string()
+        .refine((v) => parsePortRange(v) !== null, "must be FROM-TO with 1024 <= FROM <= TO <= 65535, e.g. 40000-40999")
+        .optional(),
+      /** Extra host ICE candidates: a public address of a 1:1 NAT, or 127.0.0.1 for viewers on this host (tests). */
+      additionalHostAddresses: z.array(z.string().regex(/^[0-9a-fA-F.:]{2,45}$/, "must be an IP address")).max(8).default([]),
+    })
+    .prefault({}),
   metering: z
     .strictObject({
       /** Usage of running devices is reported this often; no usage record spans more than this. */
@@ -139,7 +201,27 @@ export const ENV_KEYS = {
   "adb.maxReconnects": "number",
   "adb.reconnectBackoffMs": "number",
   "adb.execMaxOutputBytes": "number",
+  "apps.cacheMaxBytes": "number",
+  "apps.concurrency": "number",
+  "apps.installTimeoutMs": "number",
+  "apps.downloadRetries": "number",
+  "apps.maxAttempts": "number",
+  "shell.idleTimeoutMs": "number",
+  "shell.maxPerDevice": "number",
+  "logcat.maxPerDevice": "number",
+  "logcat.maxBufferedBytes": "number",
+  "recording.retentionDays": "number",
   "metering.intervalMs": "number",
+  "stream.source": "string",
+  "stream.scrcpyServerPath": "string",
+  "stream.scrcpyVersion": "string",
+  "stream.maxSize": "number",
+  "stream.maxFps": "number",
+  "stream.bitRate": "number",
+  "stream.inputRatePerSecond": "number",
+  "stream.heartbeatTimeoutMs": "number",
+  "stream.rtpPortRange": "string",
+  "stream.additionalHostAddresses": "array",
   sqliteSynchronous: "string",
   logLevel: "string",
 } as const satisfies Record<string, "string" | "number" | "boolean" | "array">;

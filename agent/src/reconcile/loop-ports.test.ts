@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:net";
-import type { DeviceCommand } from "@cloudphone/shared-protocol";
+import type { DeviceAction, DeviceCommand } from "@cloudphone/shared-protocol";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { portIsFree } from "../adb/port-probe.js";
@@ -20,7 +20,7 @@ let loop: ReconcileLoop;
 let gen = 0;
 let blocker: Server;
 
-function command(action: DeviceCommand["action"], deviceId: string): void {
+function command(action: DeviceAction, deviceId: string): void {
   gen++;
   const base = { id: `cmd-${randomBytes(6).toString("hex")}`, seq: gen, ts: Date.now(), v: 1 as const, hostId, deviceId, generation: gen };
   applyCommand(s.ctx, action === "create" ? { ...base, action, spec: { ...SPEC, memoryMb: 256 } } : { ...base, action });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { DeviceCommand, EventName } from "@cloudphone/shared-protocol";
+import type { DeviceAction, DeviceCommand, EventName } from "@cloudphone/shared-protocol";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerRuntime } from "../runtime/docker.js";
@@ -15,7 +15,7 @@ let rt: DockerRuntime;
 let loop: ReconcileLoop;
 let gen = 0;
 
-function command(action: DeviceCommand["action"], deviceId: string, trigger = true): void {
+function command(action: DeviceAction, deviceId: string, trigger = true): void {
   gen++;
   const base = { id: `cmd-${randomBytes(6).toString("hex")}`, seq: gen, ts: Date.now(), v: 1 as const, hostId, deviceId, generation: gen };
   applyCommand(s.ctx, action === "create" ? { ...base, action, spec: { ...SPEC, memoryMb: 256 } } : { ...base, action });

@@ -74,4 +74,55 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "recordings",
+    // Screen recording sessions (A3). At most one `recording` row per device (the partial unique index).
+    // device_cleanup = 1: the session's screenrecord process and device temp file may still exist and are removed
+    // as soon as the device is reachable.
+    sql: `
+      CREATE TABLE recordings (
+        id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('recording','completed','failed')),
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        max_duration_ms INTEGER NOT NULL,
+        bit_rate INTEGER,
+        bytes INTEGER,
+        reason TEXT,
+        device_cleanup INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE UNIQUE INDEX recordings_one_active ON recordings (device_id) WHERE status = 'recording';
+      CREATE INDEX recordings_device ON recordings (device_id, started_at);
+      CREATE INDEX recordings_cleanup ON recordings (device_cleanup) WHERE device_cleanup = 1;
+    `,
+  },
+  {
+    version: 4,
+    name: "app jobs",
+    // Install/uninstall commands (A2) accepted from the control plane, processed per device in seq order. A job is
+    // queued until its result event is committed to the outbox in the same transaction as its final status.
+    sql: `
+      CREATE TABLE app_jobs (
+        seq INTEGER PRIMARY KEY,
+        install_id TEXT NOT NULL UNIQUE,
+        command_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('install','uninstall')),
+        app_id TEXT NOT NULL,
+        package_name TEXT NOT NULL,
+        sha256 TEXT,
+        size INTEGER,
+        status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued','done','failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        request_id TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX app_jobs_queued ON app_jobs (device_id, seq) WHERE status = 'queued';
+    `,
+  },
 ];

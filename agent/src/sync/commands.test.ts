@@ -1,4 +1,4 @@
-import { CommandResultMessage, type DeviceCommand } from "@cloudphone/shared-protocol";
+import { CommandResultMessage, type DeviceAction, type DeviceCommand } from "@cloudphone/shared-protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SPEC, makeStore, type TestStore } from "../test-support/fixtures.js";
 import { observe } from "../devices/observe.js";
@@ -11,7 +11,7 @@ beforeEach(() => {
 afterEach(() => s.cleanup());
 
 let n = 0;
-function cmd(action: DeviceCommand["action"], generation: number, deviceId = "d1"): DeviceCommand {
+function cmd(action: DeviceAction, generation: number, deviceId = "d1"): DeviceCommand {
   const base = { id: `cmd0000${++n}`, seq: n, ts: 1, v: 1 as const, hostId: "host-1", deviceId, generation };
   return action === "create" ? { ...base, action, spec: SPEC, ownerId: "u1" } : { ...base, action };
 }

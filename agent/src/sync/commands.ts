@@ -1,5 +1,6 @@
 import { topics, type CommandOutcome, type CommandResultMessage, type DeviceCommand } from "@cloudphone/shared-protocol";
 import { observe, type ObserveContext } from "../devices/observe.js";
+import { AppJobQueue, isAppCommand } from "../apps/queue.js";
 
 export interface CommandApplyResult {
   duplicate: boolean;
@@ -30,7 +31,15 @@ export function applyCommand(ctx: ObserveContext, cmd: DeviceCommand): CommandAp
     let error: string | undefined;
     let capacityChanged = false;
 
-    if (rec && cmd.generation <= rec.generation) {
+    if (isAppCommand(cmd)) {
+      // App commands (A2) take no part in lifecycle generations: queued for the app worker, never superseded.
+      if (!rec) {
+        outcome = "failed";
+        error = `device ${cmd.deviceId} is unknown on this host`;
+      } else {
+        AppJobQueue.of(ctx.db, ctx.outbox, ctx.hostId).enqueue(cmd, now);
+      }
+    } else if (rec && cmd.generation <= rec.generation) {
       outcome = "superseded";
     } else if (cmd.action === "create") {
       if (!rec) {

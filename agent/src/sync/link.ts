@@ -34,12 +34,15 @@ export interface LinkOptions {
   dockerVersion: () => string | null;
   /** A command was committed for this device: reconcile it. */
   onCommand: (deviceId: string) => void;
+  /** An `rpc/requests` message (rpc/dispatcher.ts); must not block: requests run on their own. */
+  onRpcRequest?: (payload: Buffer | string) => void;
 }
 
 export interface LinkCounters {
   commandsApplied: number;
   commandsDuplicate: number;
   commandsRejected: number;
+  rpcRequests: number;
   connects: number;
 }
 
@@ -51,7 +54,7 @@ export class MqttLink {
   private client: MqttClient | null = null;
   private birthSeq = 0;
   private closing = false;
-  readonly counters: LinkCounters = { commandsApplied: 0, commandsDuplicate: 0, commandsRejected: 0, connects: 0 };
+  readonly counters: LinkCounters = { commandsApplied: 0, commandsDuplicate: 0, commandsRejected: 0, rpcRequests: 0, connects: 0 };
 
   constructor(private readonly o: LinkOptions) {}
 
@@ -137,7 +140,19 @@ export class MqttLink {
     client.subscribe(topics.commands(hostId), { qos: 1 }, (err, granted) => {
       if (err || granted?.some((g) => g.qos === 128)) this.o.log.error({ err: err?.message, granted }, "command subscription refused");
     });
+    if (this.o.onRpcRequest) {
+      client.subscribe(topics.rpcRequests(hostId), { qos: 1 }, (err, granted) => {
+        if (err || granted?.some((g) => g.qos === 128)) this.o.log.error({ err: err?.message, granted }, "rpc request subscription refused");
+      });
+    }
     this.o.pump.resume(client);
+  }
+
+  /** Publishes an RPC answer directly, QoS 1 (not through the outbox: after its deadline nobody wants it). */
+  async publishRpcResponse(payload: string): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) throw new Error("mqtt is not connected");
+    await client.publishAsync(topics.rpcResponses(this.o.ctx.hostId), payload, { qos: 1, retain: false });
   }
 
   /** Publishes the retained capacity directly (not through the outbox); a fresh copy goes out on every connect. */
@@ -163,6 +178,12 @@ export class MqttLink {
 
   private onPublish(packet: IPublishPacket): void {
     const payload = typeof packet.payload === "string" ? packet.payload : Buffer.from(packet.payload);
+    if (packet.topic === topics.rpcRequests(this.o.ctx.hostId) && this.o.onRpcRequest) {
+      // Acknowledged at once (not durable by design); the dispatcher validates, runs and answers it.
+      this.counters.rpcRequests++;
+      this.o.onRpcRequest(payload);
+      return;
+    }
     const parsed = parseMessage(packet.topic, payload);
     if (!parsed.ok || parsed.value.kind !== "commands" || parsed.value.message.hostId !== this.o.ctx.hostId) {
       this.counters.commandsRejected++;

@@ -30,8 +30,16 @@ export interface NewCommand {
   deviceId: string;
   generation: number;
   requestId: string | undefined;
-  command: { action: "create"; spec: DeviceSpec; ownerId?: string } | { action: LifecycleAction };
+  command: { action: "create"; spec: DeviceSpec; ownerId?: string } | { action: LifecycleAction } | AppCommand;
 }
+
+/**
+ * App commands (A2) ride the same durable, re-sent `commands` rows but are not lifecycle commands: their
+ * `generation` is the device's current one, for information only (the agent ignores it for app actions).
+ */
+export type AppCommand =
+  | { action: "app_install"; installId: string; app: { id: string; sha256: string; size: number; packageName: string } }
+  | { action: "app_uninstall"; installId: string; appId: string; packageName: string };
 
 /**
  * Inserts a command row (call inside the caller's transaction). The envelope `seq` of a control-plane message is
@@ -56,10 +64,15 @@ export function insertCommand(db: Db, c: NewCommand, now = Date.now()): { id: st
     deviceId: c.deviceId,
     generation: c.generation,
   };
+  const cmd = c.command;
   const message: DeviceCommand =
-    c.command.action === "create"
-      ? { ...base, action: "create", spec: c.command.spec, ...(c.command.ownerId ? { ownerId: c.command.ownerId } : {}) }
-      : { ...base, action: c.command.action };
+    cmd.action === "create"
+      ? { ...base, action: "create", spec: cmd.spec, ...(cmd.ownerId ? { ownerId: cmd.ownerId } : {}) }
+      : cmd.action === "app_install"
+        ? { ...base, action: "app_install", installId: cmd.installId, app: cmd.app }
+        : cmd.action === "app_uninstall"
+          ? { ...base, action: "app_uninstall", installId: cmd.installId, appId: cmd.appId, packageName: cmd.packageName }
+          : { ...base, action: cmd.action };
   db.prepare("UPDATE commands SET payload = ? WHERE rowid = ?").run(JSON.stringify(message), seq);
   return { id, seq };
 }

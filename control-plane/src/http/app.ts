@@ -19,8 +19,18 @@ import { registerBillingRoutes } from "./routes-billing.js";
 import { registerAdminRoutes } from "./routes-admin.js";
 import { registerOrderRoutes } from "./routes-orders.js";
 import { registerAppRoutes } from "./routes-apps.js";
+import { registerRecordingRoutes } from "./routes-recordings.js";
+import { registerAppInstallRoutes } from "./routes-app-installs.js";
 import { registerNotificationRoutes } from "./routes-notify.js";
+import { registerDeviceOpsRoutes } from "./routes-device-ops.js";
+import { DeviceWsRoutes } from "./routes-device-ws.js";
+import { WhepRoutes } from "./routes-whep.js";
+import { registerTunnelRoutes } from "../rpc/routes-tunnels.js";
+import type { RpcCaller } from "../rpc/types.js";
+import type { Tunnels } from "../rpc/tunnels.js";
+import type { UpgradeWebSocket } from "../rpc/websocket.js";
 import { registerOpenApiRoutes } from "./routes-openapi.js";
+import { registerConsoleRoutes } from "./routes-console.js";
 import { requestContext } from "./middleware/request-context.js";
 import { authenticate } from "./middleware/auth.js";
 import { rateLimit } from "./middleware/rate-limit.js";
@@ -41,6 +51,11 @@ export interface AppDeps {
   bus: () => Bus | null;
   /** Broker URL handed to agents at enrollment. */
   mqttPublicUrl: () => string;
+  /** Device RPC and data tunnels (rpc/); device operations answer 503 without them (unit tests that skip them). */
+  rpc?: RpcCaller;
+  tunnels?: Tunnels;
+  /** WebSocket upgrades (rpc/websocket.ts), injected into the node server by main.ts. */
+  upgradeWebSocket?: UpgradeWebSocket;
 }
 
 export type AppEnv = { Variables: { requestId: string; principal?: Principal } };
@@ -51,6 +66,14 @@ export function createApp(deps: AppDeps): App {
 
   app.use("*", httpMetrics(deps.metrics));
   app.use("*", requestContext(deps));
+  // Agents' data tunnels authenticate with host Basic + tunnel token in the route, so they come before bearer auth.
+  registerTunnelRoutes(app, deps);
+  // Browser WebSockets (shell, logcat) authenticated by a one-time ticket in the query, not a bearer header.
+  const deviceWs = new DeviceWsRoutes(deps);
+  deviceWs.registerTicketGate(app);
+  // WHEP offers (live screen) may carry a one-time `stream` ticket instead of a bearer header.
+  const whep = new WhepRoutes(deps, deviceWs.tickets);
+  whep.registerTicketGate(app);
   app.use("*", authenticate(deps));
   app.use("*", rateLimit(deps));
 
@@ -58,14 +81,20 @@ export function createApp(deps: AppDeps): App {
   registerMetricsRoute(app, deps);
   registerHostRoutes(app, deps);
   registerDeviceRoutes(app, deps);
+  registerDeviceOpsRoutes(app, deps);
+  deviceWs.registerRoutes(app);
+  whep.registerRoutes(app);
   registerAuthRoutes(app, deps);
   registerUserRoutes(app, deps);
   registerBillingRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerOrderRoutes(app, deps);
   registerAppRoutes(app, deps);
+  registerRecordingRoutes(app, deps);
+  registerAppInstallRoutes(app, deps);
   registerNotificationRoutes(app, deps);
   registerOpenApiRoutes(app, deps);
+  registerConsoleRoutes(app);
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`, c.get("requestId")), 404));
   app.onError((err, c) => {

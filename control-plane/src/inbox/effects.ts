@@ -1,6 +1,9 @@
 import type { MessageOf, ParsedMessage } from "@cloudphone/shared-protocol";
 import type { Db } from "../store/db.js";
 import { recordPlatformEvent } from "../platform/record.js";
+import { applyAppCommandFailure, applyAppEvent } from "../apps/effects.js";
+import { preinstallOnFirstRun } from "../apps/preinstall.js";
+import { applyRecordingEvent } from "../recordings/store.js";
 
 export type EffectResult =
   | { ok: true; hostCameOnline: boolean }
@@ -61,6 +64,8 @@ export class Effects {
       case "event": {
         const m = p.message;
         this.s.event.run(m.id, m.hostId, m.deviceId ?? null, m.name, m.seq, m.ts, JSON.stringify(m.data), now);
+        if (m.name.startsWith("app.")) applyAppEvent(this.db, m, now);
+        if (m.name.startsWith("recording.")) applyRecordingEvent(this.db, m, now);
         return OK;
       }
       case "usage": {
@@ -131,6 +136,8 @@ export class Effects {
         now,
       );
     }
+    // First `running` after creation: the plan's and owner's preinstall lists, once (the device's preinstall mark).
+    if (m.state === "running") preinstallOnFirstRun(this.db, m.deviceId, now);
     return OK;
   }
 
@@ -140,7 +147,8 @@ export class Effects {
     if (row.host_id !== m.hostId) {
       return { ok: false, code: "command_host_mismatch", reason: `command ${m.commandId} was sent to host ${row.host_id}, not ${m.hostId}` };
     }
-    this.s.result.run(m.outcome, m.error ?? null, now, m.commandId);
+    const settled = this.s.result.run(m.outcome, m.error ?? null, now, m.commandId).changes === 1;
+    if (settled && m.outcome === "failed") applyAppCommandFailure(this.db, m.commandId, m.error ?? null, now);
     return OK;
   }
 }

@@ -30,6 +30,23 @@ describe("decidePublish", () => {
   });
 });
 
+describe("rpc topics", () => {
+  it("refuses hosts publishing rpc requests (own or another's) and lets them answer on their own rpc/responses only", () => {
+    expect(decidePublish(h1, topics.rpcRequests("h1"))).toMatchObject({ allow: false, reason: expect.stringContaining("rpc/requests") });
+    expect(decidePublish(h1, topics.rpcRequests("h2")).allow).toBe(false);
+    expect(decidePublish(h1, topics.rpcResponses("h1"))).toEqual({ allow: true, ingest: true, senderHostId: "h1" });
+    expect(decidePublish(h1, topics.rpcResponses("h2")).allow).toBe(false);
+  });
+
+  it("refuses operators publishing rpc requests or responses; hosts may subscribe to their own requests only", () => {
+    expect(decidePublish(writer, topics.rpcRequests("h1")).allow).toBe(false);
+    expect(decidePublish(writer, topics.rpcResponses("h1")).allow).toBe(false);
+    expect(decideSubscribe(h1, topics.rpcRequests("h1"))).toBe(true);
+    expect(decideSubscribe(h1, topics.rpcRequests("h2"))).toBe(false);
+    expect(decideSubscribe(h1, topics.rpcResponses("h2"))).toBe(false);
+  });
+});
+
 describe("decideSubscribe", () => {
   it("keeps hosts in their subtree and operators under cloudphone/v1/", () => {
     expect(decideSubscribe(h1, topics.commands("h1"))).toBe(true);

@@ -1,6 +1,12 @@
 /** Uplink ingest: resolves only once the message is durably committed (or durably parked as rejected). */
 export type IngestFn = (topic: string, payload: Buffer, senderHostId: string | null) => Promise<void>;
 
+/**
+ * A host's `rpc/responses` message, handed to the waiting caller (rpc/client.ts) instead of the inbox: an answer is
+ * worth something only to whoever waits for it, so it is never stored. Must not throw.
+ */
+export type RpcResponseFn = (senderHostId: string, payload: Buffer) => void;
+
 export interface PublishOptions {
   qos: 0 | 1;
   retain: boolean;

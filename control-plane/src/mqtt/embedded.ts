@@ -2,7 +2,8 @@ import net from "node:net";
 import { Aedes, type Client } from "aedes";
 import type { Logger } from "pino";
 import { decidePublish, decideSubscribe, type Identity } from "./acl.js";
-import type { AclCounters, Bus, IngestFn, PublishOptions } from "./bus.js";
+import { parseTopic } from "@cloudphone/shared-protocol";
+import type { AclCounters, Bus, IngestFn, PublishOptions, RpcResponseFn } from "./bus.js";
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -14,6 +15,8 @@ export interface EmbeddedBrokerOptions {
   counters: AclCounters;
   /** A host subscribed to its commands topic: a good moment to re-send its pending commands. */
   onHostSubscribed?: (hostId: string) => void;
+  /** Where a host's `rpc/responses` go (not the inbox); without it they are ingested like any uplink. */
+  onRpcResponse?: RpcResponseFn;
 }
 
 // aedes keeps arbitrary properties on its client objects; we keep the identity decided at CONNECT there.
@@ -57,6 +60,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     }
     if (!decision.ingest) return done(null);
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    // An RPC answer from the host itself goes to its waiting caller, never the inbox; then the PUBACK.
+    if (identity && opts.onRpcResponse && decision.senderHostId !== null && parseTopic(packet.topic)?.kind === "rpcResponses") {
+      opts.onRpcResponse(decision.senderHostId, payload);
+      return done(null);
+    }
     // Ingest before the PUBACK: aedes writes it only after this callback. Invalid payloads are parked by the inbox
     // and still acknowledged, so a poison message never causes a reconnect loop.
     opts.ingest(packet.topic, payload, decision.senderHostId).then(

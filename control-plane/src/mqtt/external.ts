@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { isDownlinkKind, parseTopic, topics } from "@cloudphone/shared-protocol";
 import type { Logger } from "pino";
-import type { Bus, IngestFn, PublishOptions } from "./bus.js";
+import type { Bus, IngestFn, PublishOptions, RpcResponseFn } from "./bus.js";
 
 export interface ExternalClientOptions {
   url: string;
@@ -9,6 +9,8 @@ export interface ExternalClientOptions {
   password?: string | undefined;
   log: Logger;
   ingest: IngestFn;
+  /** Where hosts' `rpc/responses` go (not the inbox); without it they are ingested like any uplink. */
+  onRpcResponse?: RpcResponseFn;
   /** How long start-up waits for the first CONNACK before reporting ready anyway (the client keeps retrying). */
   connectWaitMs?: number;
 }
@@ -38,6 +40,11 @@ export async function connectExternalBroker(opts: ExternalClientOptions): Promis
     const t = parseTopic(topic);
     if (t && isDownlinkKind(t.kind)) return done(); // our own downlink, echoed by the wildcard subscription
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    // The broker's ACL lets only the host itself publish in its subtree, so the topic names the sender.
+    if (t?.kind === "rpcResponses" && opts.onRpcResponse) {
+      opts.onRpcResponse(t.hostId, payload);
+      return done();
+    }
     opts.ingest(topic, payload, null).then(
       () => done(),
       (e: unknown) => {

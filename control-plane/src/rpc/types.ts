@@ -38,14 +38,16 @@ export class RpcCallError extends Error {
  * one host, expires if the agent has not come within `ttlMs`, and is consumed by the first valid connection.
  */
 export interface TunnelBroker {
-  /** The agent will GET `source` (e.g. a file the user pushes); `size` is sent as Content-Length. */
-  offerDownload(hostId: string, source: Readable, size: number, opts?: { ttlMs?: number }): { ref: TunnelRef; done: Promise<void> };
+  /** The agent will GET `source` (e.g. a file the user pushes); `size` is sent as Content-Length (null: unknown, chunked). */
+  offerDownload(hostId: string, source: Readable, size: number | null, opts?: { ttlMs?: number }): { ref: TunnelRef; done: Promise<void> };
   /** The agent will POST a body; `body` resolves with it as a stream (rejects when the tunnel expires). */
   expectUpload(hostId: string, opts?: { ttlMs?: number }): { ref: TunnelRef; body: Promise<{ stream: Readable; size: number | null; contentType: string | null }> };
   /** The agent will open a WebSocket; resolves with it once connected. */
   expectDuplex(hostId: string, opts?: { ttlMs?: number }): { ref: TunnelRef; socket: Promise<WebSocket> };
   /** Open tunnels (waiting or streaming), for metrics and leak tests. */
   openCount(): number;
+  /** Gives up on a tunnel the agent has not connected to yet (e.g. its RPC failed); a no-op otherwise. */
+  cancel(id: string, reason?: string): void;
 }
 
 /** A browser WebSocket as Hono's node adapter hands it to a route (for shell and logcat relays). */

@@ -350,4 +350,39 @@ CREATE INDEX devices_plan ON devices(plan_id) WHERE plan_id IS NOT NULL;
 CREATE INDEX devices_suspended ON devices(owner_id) WHERE suspended_at IS NOT NULL;
 `,
   },
+  {
+    version: 5,
+    name: "preinstall lists (plan and user) and the once-only preinstall mark of a device",
+    sql: `
+CREATE TABLE preinstall_lists (
+  scope      TEXT NOT NULL CHECK (scope IN ('plan','user')),
+  owner_id   TEXT NOT NULL,
+  app_ids    TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, owner_id)
+);
+ALTER TABLE devices ADD COLUMN preinstall_at INTEGER;
+UPDATE devices SET preinstall_at = created_at;
+`,
+  },
+  {
+    version: 6,
+    name: "recordings: screen recording sessions as the agents report them (A3)",
+    sql: `
+CREATE TABLE recordings (
+  id              TEXT PRIMARY KEY,
+  device_id       TEXT NOT NULL,
+  host_id         TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN ('recording','completed','failed')),
+  started_at      INTEGER NOT NULL,
+  ended_at        INTEGER,
+  max_duration_ms INTEGER,
+  bytes           INTEGER,
+  reason          TEXT,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX recordings_device ON recordings(device_id, started_at);
+CREATE INDEX recordings_active ON recordings(status) WHERE status = 'recording';
+`,
+  },
 ];

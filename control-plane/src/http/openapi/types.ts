@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { Scope } from "../../auth/principal.js";
 
-export type Method = "get" | "post" | "put" | "patch" | "delete";
+export type Method = "get" | "post" | "put" | "patch" | "delete" | "options";
 
 /**
  * Who may call a route: `none` (public), `enrollment` (public; the one-time token is in the body), `bearer` (any

@@ -1,0 +1,102 @@
+// Benchmark: APK install fan-out (A2). One control plane, one agent, N test devices on one host (host networking,
+// the real adb server). In the same run, with two different APKs (so that each starts with a cold APK cache):
+//   fan-out:    one POST /api/apps/:id/install for all N devices, timed until every device reports `installed`;
+//   sequential: N requests one after another, each waiting for its device's result before the next.
+// Reported: both wall times, the per-device latency of the fan-out, and sequential / fan-out.
+// Usage: pnpm bench:apps [-- --devices 20] [-- --smoke]   (smoke: 3 devices, nothing written)
+import { parseArgs } from "node:util";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildTestApk } from "@cloudphone/control-plane/dist/apps/testing/apk.js";
+import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot } from "./lib.mjs";
+
+const { values: args } = parseArgs({ options: { devices: { type: "string", default: "20" }, smoke: { type: "boolean", default: false } } });
+const N = args.smoke ? 3 : Number(args.devices);
+const IMAGE = "cloudphone/test-device:dev";
+const spec = { cpuMillis: 100, memoryMb: 256, diskMb: 256, width: 720, height: 1280, dpi: 320, fps: 30 };
+
+execFileSync("bash", [join(repoRoot, "test/device-image/build.sh")], { stdio: "ignore" });
+const cp = await startControlPlane({ CLOUDPHONE_CP_RATE_LIMIT_PER_MINUTE: "1000000", CLOUDPHONE_CP_COMMAND_RESEND_MS: "2000" });
+const { token } = await cp.call("POST", "/api/enrollment-tokens", {});
+const agentDir = tempDir("cloudphone-bench-agent-");
+const configPath = join(agentDir, "agent.json");
+writeFileSync(
+  configPath,
+  JSON.stringify({
+    controlPlaneUrl: cp.http,
+    dataDir: join(agentDir, "data"),
+    runtime: { image: IMAGE, networkMode: "host", privileged: false, stopTimeoutSeconds: 2 },
+    capacity: { cpuMillis: 64_000, memoryMb: 262_144, diskMb: 1_000_000, deviceSlots: 1000 },
+    localApi: { host: "127.0.0.1", port: await freePort() },
+    logLevel: "warn",
+  }),
+);
+const agent = await spawnNode(join(repoRoot, "agent/dist/main.js"), ["run", "--config", configPath, "--token", token], { CLOUDPHONE_AGENT_LOG_LEVEL: "info" }, "agent ready");
+const hostId = agent.ready.hostId;
+while ((await cp.call("GET", "/api/hosts")).hosts.find((h) => h.id === hostId)?.status !== "online") await sleep(50);
+
+async function upload(packageName) {
+  const res = await fetch(`${cp.http}/api/apps`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${cp.adminToken}`, "content-type": "application/vnd.android.package-archive" },
+    body: buildTestApk({ packageName, versionCode: 1, versionName: "1" }),
+  });
+  if (!res.ok) throw new Error(`upload → ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Resolves with each install's settle time (ms since `t0`) once all of `ids` left `pending`. */
+async function settled(appId, ids, t0) {
+  const at = new Map();
+  for (;;) {
+    const { installs } = await cp.call("GET", `/api/apps/${appId}/installs`);
+    for (const i of installs) {
+      if (!ids.includes(i.id) || i.status === "pending" || at.has(i.id)) continue;
+      if (i.status !== "installed") throw new Error(`install ${i.id} on ${i.deviceId}: ${i.status} ${i.error}`);
+      at.set(i.id, performance.now() - t0);
+    }
+    if (at.size === ids.length) return [...at.values()];
+    await sleep(10);
+  }
+}
+
+let result;
+try {
+  const devices = [];
+  for (let i = 0; i < N; i++) devices.push((await cp.call("POST", "/api/devices", spec)).id);
+  while (!(await Promise.all(devices.map((id) => cp.call("GET", `/api/devices/${id}`)))).every((d) => d.state === "running")) await sleep(100);
+  const fanApp = await upload("io.cloudphone.bench.fanout");
+  const seqApp = await upload("io.cloudphone.bench.sequential");
+
+  const t0 = performance.now();
+  const r = await cp.call("POST", `/api/apps/${fanApp.id}/install`, { deviceIds: devices });
+  if (r.refused.length) throw new Error(`refused: ${JSON.stringify(r.refused)}`);
+  const perDevice = await settled(fanApp.id, r.installs.map((i) => i.id), t0);
+  const fanOutMs = performance.now() - t0;
+
+  const t1 = performance.now();
+  const each = [];
+  for (const id of devices) {
+    const s = performance.now();
+    const one = await cp.call("POST", `/api/apps/${seqApp.id}/install`, { deviceIds: [id] });
+    await settled(seqApp.id, [one.installs[0].id], s);
+    each.push(performance.now() - s);
+  }
+  const sequentialMs = performance.now() - t1;
+
+  result = {
+    params: { devices: N, image: IMAGE, networkMode: "host", apkBytes: fanApp.size, agentAppsConcurrency: 8 },
+    fanOut: { allInstalledMs: +fanOutMs.toFixed(1), perDeviceSettledMs: summarize(perDevice.map((v) => +v.toFixed(1))) },
+    sequential: { allInstalledMs: +sequentialMs.toFixed(1), perRequestMs: summarize(each.map((v) => +v.toFixed(1))) },
+    ratio: { sequentialOverFanOut: +(sequentialMs / fanOutMs).toFixed(2) },
+  };
+  for (const id of devices) await cp.call("DELETE", `/api/devices/${id}`);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !(await Promise.all(devices.map((id) => cp.call("GET", `/api/devices/${id}`)))).every((d) => d.state === "deleted")) await sleep(200);
+} finally {
+  await stopProc(agent.proc);
+  await cp.stop();
+}
+console.log(JSON.stringify(result, null, 2));
+if (!args.smoke) console.error(`written to ${writeResult("app-fanout", result)}`);
