@@ -8,8 +8,10 @@ import { parseArgs } from "node:util";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTestApk } from "@cloudphone/control-plane/dist/apps/testing/apk.js";
-import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot } from "./lib.mjs";
+import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot, importTsHelper } from "./lib.mjs";
+
+// Test tooling is not part of the control plane's dist/: transpile the APK builder the tests use.
+const { buildTestApk } = await importTsHelper("control-plane/src/apps/testing/apk.ts");
 
 const { values: args } = parseArgs({ options: { devices: { type: "string", default: "20" }, smoke: { type: "boolean", default: false } } });
 const N = args.smoke ? 3 : Number(args.devices);

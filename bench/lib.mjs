@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: child processes on loopback, percentiles, reports.
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -123,3 +123,16 @@ export function writeResult(name, result) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Imports a self-contained TypeScript test helper (node: imports only) that the package build leaves out of `dist/`
+ * (e.g. control-plane/src/apps/testing/apk.ts), by transpiling it with the workspace's TypeScript into a temp module.
+ */
+export async function importTsHelper(relativePath) {
+  const { default: ts } = await import("typescript");
+  const source = readFileSync(join(repoRoot, relativePath), "utf8");
+  const out = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  const file = join(tempDir("cloudphone-bench-ts-"), "helper.mjs");
+  writeFileSync(file, out.outputText);
+  return import(file);
+}
