@@ -182,7 +182,8 @@ describe("adb readiness and health", () => {
     }, { message: "device.failed" });
     // lost → restart 1 (boot times out) → restart 2 (boot times out) → gave up
     expect(events).toEqual(["device.created", "device.started", "device.connection_lost", "device.error", "device.error", "device.failed"]);
-    expect((await docker.getContainer(name).inspect()).State.Running).toBe(false);
+    // `failed` is recorded first, then the container is stopped (docker stop may take a moment on a loaded host).
+    await waitFor(async () => (await docker.getContainer(name).inspect()).State.Running === false, { timeoutMs: 30_000, message: "container stopped after device.failed" });
 
     const usage = () =>
       agentDb((db) => ({

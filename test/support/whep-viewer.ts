@@ -14,7 +14,11 @@ export interface ViewerStats {
 export class WhepViewer {
   readonly pc = new RTCPeerConnection({ codecs: { video: [useH264()], audio: [] }, iceServers: [], iceUseIpv6: false, iceAdditionalHostAddresses: ["127.0.0.1"] });
   readonly dc: RTCDataChannel;
-  /** Complete access units as Annex-B (with 4-byte start codes), in arrival order. */
+  /**
+   * Complete access units as Annex-B (with 4-byte start codes), in arrival order. It keeps growing (~30/s) while a
+   * test awaits anything: take `accessUnits.slice()` once and compare decoded frames with that, not with a later
+   * `accessUnits.length`.
+   */
   readonly accessUnits: Buffer[] = [];
   readonly frameTimes: number[] = [];
   readonly messages: Record<string, unknown>[] = [];

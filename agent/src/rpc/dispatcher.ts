@@ -120,9 +120,15 @@ export class RpcDispatcher {
       this.o.log.info({ rpcId: req.id, method, deviceId: req.deviceId, ms: this.now() - started, requestId: req.requestId }, "rpc answered");
     } catch (e) {
       this.counters.failed++;
-      const f = e instanceof RpcFailure ? e : controller.signal.aborted ? new RpcFailure("timeout", `${method} did not finish before its deadline`) : null;
-      if (!f) this.o.log.warn({ err: e, rpcId: req.id, method, deviceId: req.deviceId, requestId: req.requestId }, "rpc handler failed");
-      await fail(f?.code ?? "failed", f?.message ?? `${method} failed: ${(e as Error).message}`);
+      if (controller.signal.aborted) {
+        // Aborted at the deadline (or on shutdown): the caller no longer waits, so there is nobody to answer.
+        this.counters.expired++;
+        this.o.log.info({ rpcId: req.id, method, deviceId: req.deviceId, requestId: req.requestId }, "rpc aborted at its deadline");
+      } else {
+        const f = e instanceof RpcFailure ? e : null;
+        if (!f) this.o.log.warn({ err: e, rpcId: req.id, method, deviceId: req.deviceId, requestId: req.requestId }, "rpc handler failed");
+        await fail(f?.code ?? "failed", f?.message ?? `${method} failed: ${(e as Error).message}`);
+      }
     } finally {
       clearTimeout(timer);
       this.controllers.delete(controller);
@@ -134,7 +140,7 @@ export class RpcDispatcher {
 
   private async answer(req: RpcRequestMessage, outcome: RpcResponseMessage["outcome"]): Promise<void> {
     // Past the deadline the caller has given up: an answer would only be counted as late and dropped.
-    if (this.now() > req.deadline) {
+    if (this.now() >= req.deadline) {
       this.counters.expired++;
       return;
     }

@@ -116,6 +116,11 @@ export class HttpTunnelClient implements TunnelClient {
     });
   }
 
+  /**
+   * The socket is handed over paused: frames the control plane sends right after the upgrade (even in the same TCP
+   * segment as the 101) stay queued in the socket until the caller attaches its `message` or `close` listener,
+   * however many ticks later that is (see `holdUntilTaken`).
+   */
   duplex(ref: TunnelRef, signal: AbortSignal): Promise<WebSocket> {
     const url = this.url(ref);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -125,6 +130,7 @@ export class HttpTunnelClient implements TunnelClient {
       signal.addEventListener("abort", onAbort, { once: true });
       ws.once("open", () => {
         signal.removeEventListener("abort", onAbort);
+        holdUntilTaken(ws);
         resolve(ws);
       });
       ws.once("unexpected-response", (_req, res) => {
@@ -135,4 +141,23 @@ export class HttpTunnelClient implements TunnelClient {
       ws.once("error", (e) => reject(new RpcFailure("tunnel_failed", `tunnel WebSocket: ${e.message}`)));
     });
   }
+}
+
+/**
+ * Pauses a just-opened WebSocket and resumes it once its new owner attaches a `message` or `close` listener.
+ * Without this, `open` resolves a promise whose continuation runs only after Node's nextTick queue, where ws
+ * already emits the frames that came with (or right after) the 101, so they reach no listener and are lost.
+ * Pausing inside the `open` handler is safe: ws unshifts those bytes onto the paused socket before emitting `open`,
+ * and none has reached its frame parser yet. The resume waits one tick so that the owner's remaining synchronous
+ * listener registrations (a constructor attaching `message`, `close`, `error`) are all in place first. An owner
+ * that calls `resume()` itself is fine too.
+ */
+export function holdUntilTaken(ws: WebSocket): void {
+  ws.pause();
+  const onListener = (event: string | symbol) => {
+    if (event !== "message" && event !== "close") return;
+    ws.off("newListener", onListener);
+    process.nextTick(() => ws.resume());
+  };
+  ws.on("newListener", onListener);
 }

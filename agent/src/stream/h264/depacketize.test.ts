@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ScrcpyVideoDemuxer } from "../scrcpy/framing.js";
 import { parseRtpHeader, ViewerRtpStream } from "../rtp/viewer.js";
@@ -183,5 +183,47 @@ describe("RFC 6184 round trip over a real libx264 stream", () => {
       expect(joinAnnexB(got.aus.flat()).equals(want)).toBe(true);
       expect(v.wire.length).toBe(sharedPayloads.size);
     }
+  });
+});
+
+describe("the test device's clip as the scrcpy emulator feeds it", () => {
+  // test/stream.test.ts once compared ffmpeg's decoded frames with received access units and saw 100 vs 116–119.
+  // Offline, with the baked clip's encoder settings (repeat-headers, IDR every 30, no AUD) fed as the emulator does
+  // (SPS+PPS once as CONFIG, then slices only, the clip looped), every access unit is exactly one decoded frame:
+  // the gap was the test counting `accessUnits` after awaiting ffmpeg while the viewer kept receiving.
+  it("packetizes and reassembles one decodable frame per access unit, across clip loops", () => {
+    const baked = execFileSync(
+      "ffmpeg",
+      ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=176x320:rate=30", "-t", "2", "-c:v", "libx264", "-profile:v", "baseline",
+        "-preset", "veryfast", "-pix_fmt", "yuv420p", "-b:v", "4M", "-maxrate", "4M", "-bufsize", "2M", "-g", "30", "-keyint_min", "30",
+        "-sc_threshold", "0", "-x264-params", "repeat-headers=1", "-f", "h264", "-"],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const clipAus = splitAccessUnits(baked);
+    expect(clipAus.length).toBe(60);
+    const ps = clipAus[0]!.filter((n) => nalType(n) === NalType.SPS || nalType(n) === NalType.PPS);
+    const packetizer = new H264Packetizer();
+    expect(packetizer.packetize(ps, 0)).toBeNull(); // CONFIG
+    const viewer = new ViewerRtpStream();
+    const wire: Buffer[] = [];
+    const loops = 3;
+    for (let i = 0; i < loops * clipAus.length; i++) {
+      const slices = clipAus[i % clipAus.length]!.filter((n) => nalType(n) === NalType.SLICE || nalType(n) === NalType.IDR);
+      const au = packetizer.packetize(slices, Math.round(i * FRAME_US));
+      expect(au).not.toBeNull();
+      wire.push(...viewer.serialize(au!));
+    }
+    const got = depacketize(wire);
+    expect(got.aus.length).toBe(loops * 60);
+    const received = joinAnnexB(got.aus.flat());
+    const probe = execFileSync("ffprobe", ["-v", "error", "-f", "h264", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", "-i", "pipe:0"], {
+      input: received,
+      maxBuffer: 1024 * 1024,
+    });
+    expect(Number(probe.toString().trim())).toBe(loops * 60);
+    // ffmpeg's decoder reports nothing wrong with it either.
+    const decode = spawnSync("ffmpeg", ["-v", "error", "-f", "h264", "-i", "pipe:0", "-f", "null", "-"], { input: received });
+    expect(decode.status).toBe(0);
+    expect(decode.stderr.toString()).toBe("");
   });
 });
