@@ -301,17 +301,18 @@ export class DeviceStream {
       }
     }
     if (!isInputMessage(m)) return;
+    // First: with no control channel (screenrecord) nobody can send input, so view_only or rate_limited would mislead.
+    const capture = this.capture;
+    if (!capture || !capture.canControl) {
+      v.error("invalid", `input is not available: the device streams with ${capture?.kind ?? "no capture"} (no scrcpy control channel); '${m.t}' was dropped`);
+      return;
+    }
     if (!this.control.isHolder(v.sessionId)) {
       v.error("view_only", "this viewer watches only; send control.request to take control");
       return;
     }
     if (!v.bucket.take(Date.now())) {
       v.error("rate_limited", `more than ${this.d.settings.inputRatePerSecond} input messages per second`);
-      return;
-    }
-    const capture = this.capture;
-    if (!capture || !capture.canControl) {
-      v.error("invalid", "input is not available: the device streams without scrcpy (screenrecord fallback)");
       return;
     }
     let msgs: Buffer[] | null;
