@@ -143,6 +143,8 @@ function writeAgentConfigOnce() {
     hostName: "dev-host",
     runtime: { image, networkMode, privileged },
     localApi: { host: "127.0.0.1", port: agentPort },
+    // The browser runs on this machine: offer a loopback ICE candidate too.
+    stream: { additionalHostAddresses: ["127.0.0.1"] },
   };
   writeFileSync(agentConfigPath, `${JSON.stringify(config, null, 2)}\n`);
 }

@@ -13,32 +13,8 @@ import { buildTestApk } from "./support/apk.js";
 import { TEST_DEVICE_IMAGE } from "./support/device-image.js";
 import { docker, execInContainer, MANAGED_LABEL } from "./support/docker.js";
 import { freePort } from "./support/ports.js";
+import { run } from "./support/run.js";
 import { waitFor } from "./support/wait.js";
-
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs a command to completion (never throws on a non-zero exit), optionally feeding stdin. */
-function run(cmd: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
-    });
-    child.stdin.on("error", () => undefined); // the command may exit before reading its input
-    child.stdin.end(options.input ?? "");
-  });
-}
 
 const suffix = randomBytes(4).toString("hex");
 const name = `cloudphone-adbd-test-${suffix}`;

@@ -35,13 +35,7 @@ let bob: TestUser;
 let deviceId = "";
 const tmp = mkdtempSync(join(tmpdir(), "cloudphone-rec-test-"));
 
-async function createRunningDevice(ownerId: string): Promise<string> {
-  const res = await api(cp).createDevice({ cpuMillis: 100, memoryMb: 256, diskMb: 256, ownerId });
-  expect(res.status).toBe(201);
-  const id = res.body.id as string;
-  await waitFor(async () => ((await api(cp).getDevice(id)).body.state === "running" ? true : undefined), { timeoutMs: 60_000, message: `${id} running` });
-  return id;
-}
+const createRunningDevice = (ownerId: string): Promise<string> => api(cp).createRunningDevice(ownerId);
 
 beforeAll(async () => {
   cp = await startControlPlane();

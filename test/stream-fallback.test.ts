@@ -39,10 +39,7 @@ async function startPhone(stream: Record<string, unknown>): Promise<Phone> {
     config: { runtime: { privileged: false }, reconcileIntervalMs: 1000, stream: { additionalHostAddresses: ["127.0.0.1"], ...stream } },
   });
   await waitFor(async () => (await api(cp).listHosts()).find((h) => h.id === agent.hostId && h.status === "online"), { message: "host online" });
-  const res = await api(cp).createDevice({ cpuMillis: 100, memoryMb: 256, diskMb: 256, ownerId: alice.id, hostId: agent.hostId });
-  expect(res.status).toBe(201);
-  const deviceId = res.body.id as string;
-  await waitFor(async () => ((await api(cp).getDevice(deviceId)).body.state === "running" ? true : undefined), { timeoutMs: 60_000, message: "device running" });
+  const deviceId = await api(cp).createRunningDevice(alice.id, { hostId: agent.hostId });
   return { agent, deviceId };
 }
 

@@ -45,10 +45,7 @@ beforeAll(async () => {
   await waitFor(async () => (await api(cp).listHosts()).find((h) => h.id === agent.hostId && h.status === "online"), { message: "host online" });
   alice = await registerUser(cp.httpUrl, "alice");
   bob = await registerUser(cp.httpUrl, "bob");
-  const res = await api(cp).createDevice({ cpuMillis: 100, memoryMb: 256, diskMb: 256, ownerId: alice.id });
-  expect(res.status).toBe(201);
-  deviceId = res.body.id as string;
-  await waitFor(async () => ((await api(cp).getDevice(deviceId)).body.state === "running" ? true : undefined), { timeoutMs: 60_000, message: "device running" });
+  deviceId = await api(cp).createRunningDevice(alice.id);
 }, 120_000);
 afterAll(async () => {
   for (const v of viewers) await v.close();

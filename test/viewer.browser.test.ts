@@ -51,13 +51,7 @@ async function freshToken(who: Account): Promise<string> {
   return ((await res.json()) as { accessToken: string }).accessToken;
 }
 
-async function runningDevice(ownerId: string): Promise<string> {
-  const res = await api(cp).createDevice({ cpuMillis: 100, memoryMb: 256, diskMb: 256, ownerId });
-  expect(res.status).toBe(201);
-  const id = res.body.id as string;
-  await waitFor(async () => ((await api(cp).getDevice(id)).body.state === "running" ? true : undefined), { timeoutMs: 60_000, message: `${id} running` });
-  return id;
-}
+const runningDevice = (ownerId: string): Promise<string> => api(cp).createRunningDevice(ownerId);
 
 beforeAll(async () => {
   // Short-lived access tokens (the minimum, 30 s): the page must refresh its token to get through the file.

@@ -5,6 +5,7 @@
  * throw, quoting the response, on an unexpected status.
  */
 import type { ControlPlane } from "./processes.js";
+import { waitFor } from "./wait.js";
 
 export type Json = Record<string, unknown>;
 export type DeviceAction = "start" | "stop" | "restart";
@@ -87,6 +88,15 @@ export class AdminApi {
 
   createDevice(body: Json = {}): Promise<ApiResponse> {
     return this.raw("POST", "/api/devices", body);
+  }
+
+  /** Creates the smallest device (for `ownerId`, optionally on one host) and waits until it is running; its id. */
+  async createRunningDevice(ownerId: string, opts: { hostId?: string; timeoutMs?: number } = {}): Promise<string> {
+    const res = await this.createDevice({ cpuMillis: 100, memoryMb: 256, diskMb: 256, ownerId, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
+    if (res.status !== 201) throw new Error(`POST /api/devices answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const id = res.body.id as string;
+    await waitFor(async () => ((await this.getDevice(id)).body.state === "running" ? true : undefined), { timeoutMs: opts.timeoutMs ?? 60_000, message: `${id} running` });
+    return id;
   }
 
   getDevice(id: string): Promise<ApiResponse> {
