@@ -5,38 +5,18 @@
 // Reported: both wall times, the per-device latency of the fan-out, and sequential / fan-out.
 // Usage: pnpm bench:apps [-- --devices 20] [-- --smoke]   (smoke: 3 devices, nothing written)
 import { parseArgs } from "node:util";
-import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot, importTsHelper } from "./lib.mjs";
+import { summarize, writeResult, sleep, importTsHelper } from "./lib.mjs";
+import { startPlatform, TEST_DEVICE_IMAGE as IMAGE, waitForDevices } from "./platform.mjs";
 
 // Test tooling is not part of the control plane's dist/: transpile the APK builder the tests use.
 const { buildTestApk } = await importTsHelper("control-plane/src/apps/testing/apk.ts");
 
 const { values: args } = parseArgs({ options: { devices: { type: "string", default: "20" }, smoke: { type: "boolean", default: false } } });
 const N = args.smoke ? 3 : Number(args.devices);
-const IMAGE = "cloudphone/test-device:dev";
 const spec = { cpuMillis: 100, memoryMb: 256, diskMb: 256, width: 720, height: 1280, dpi: 320, fps: 30 };
 
-execFileSync("bash", [join(repoRoot, "test/device-image/build.sh")], { stdio: "ignore" });
-const cp = await startControlPlane({ CLOUDPHONE_CP_RATE_LIMIT_PER_MINUTE: "1000000", CLOUDPHONE_CP_COMMAND_RESEND_MS: "2000" });
-const { token } = await cp.call("POST", "/api/enrollment-tokens", {});
-const agentDir = tempDir("cloudphone-bench-agent-");
-const configPath = join(agentDir, "agent.json");
-writeFileSync(
-  configPath,
-  JSON.stringify({
-    controlPlaneUrl: cp.http,
-    dataDir: join(agentDir, "data"),
-    runtime: { image: IMAGE, networkMode: "host", privileged: false, stopTimeoutSeconds: 2 },
-    capacity: { cpuMillis: 64_000, memoryMb: 262_144, diskMb: 1_000_000, deviceSlots: 1000 },
-    localApi: { host: "127.0.0.1", port: await freePort() },
-    logLevel: "warn",
-  }),
-);
-const agent = await spawnNode(join(repoRoot, "agent/dist/main.js"), ["run", "--config", configPath, "--token", token], { CLOUDPHONE_AGENT_LOG_LEVEL: "info" }, "agent ready");
-const hostId = agent.ready.hostId;
-while ((await cp.call("GET", "/api/hosts")).hosts.find((h) => h.id === hostId)?.status !== "online") await sleep(50);
+const platform = await startPlatform({ CLOUDPHONE_CP_RATE_LIMIT_PER_MINUTE: "1000000", CLOUDPHONE_CP_COMMAND_RESEND_MS: "2000" });
+const { cp } = platform;
 
 async function upload(packageName) {
   const res = await fetch(`${cp.http}/api/apps`, {
@@ -67,7 +47,7 @@ let result;
 try {
   const devices = [];
   for (let i = 0; i < N; i++) devices.push((await cp.call("POST", "/api/devices", spec)).id);
-  while (!(await Promise.all(devices.map((id) => cp.call("GET", `/api/devices/${id}`)))).every((d) => d.state === "running")) await sleep(100);
+  await waitForDevices(cp, devices, "running");
   const fanApp = await upload("io.cloudphone.bench.fanout");
   const seqApp = await upload("io.cloudphone.bench.sequential");
 
@@ -94,11 +74,9 @@ try {
     ratio: { sequentialOverFanOut: +(sequentialMs / fanOutMs).toFixed(2) },
   };
   for (const id of devices) await cp.call("DELETE", `/api/devices/${id}`);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && !(await Promise.all(devices.map((id) => cp.call("GET", `/api/devices/${id}`)))).every((d) => d.state === "deleted")) await sleep(200);
+  await waitForDevices(cp, devices, "deleted", { intervalMs: 200, timeoutMs: 60_000 });
 } finally {
-  await stopProc(agent.proc);
-  await cp.stop();
+  await platform.stop();
 }
 console.log(JSON.stringify(result, null, 2));
 if (!args.smoke) console.error(`written to ${writeResult("app-fanout", result)}`);

@@ -8,42 +8,23 @@
 // Reported: medians and p90 of both, and ours minus baseline (target: < 50 ms).
 // Usage: pnpm bench:create [-- --devices 15]
 import { parseArgs } from "node:util";
-import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import Docker from "dockerode";
 import { containerOptions } from "@cloudphone/agent/dist/runtime/profile.js";
-import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot } from "./lib.mjs";
+import { summarize, writeResult, sleep } from "./lib.mjs";
+import { startPlatform, TEST_DEVICE_IMAGE as IMAGE, waitForDevices } from "./platform.mjs";
 
 const { values: args } = parseArgs({ options: { devices: { type: "string", default: "15" }, smoke: { type: "boolean", default: false } } });
 const N = args.smoke ? 2 : Number(args.devices);
-const IMAGE = "cloudphone/test-device:dev";
 const spec = { cpuMillis: 100, memoryMb: 256, diskMb: 256, width: 720, height: 1280, dpi: 320, fps: 30 };
 
-execFileSync("bash", [join(repoRoot, "test/device-image/build.sh")], { stdio: "ignore" });
 const docker = new Docker();
-const cp = await startControlPlane();
-const { token } = await cp.call("POST", "/api/enrollment-tokens", {});
-const agentDir = tempDir("cloudphone-bench-agent-");
-const configPath = join(agentDir, "agent.json");
-writeFileSync(
-  configPath,
-  JSON.stringify({
-    controlPlaneUrl: cp.http,
-    dataDir: join(agentDir, "data"),
-    runtime: { image: IMAGE, networkMode: "host", privileged: false, stopTimeoutSeconds: 2 },
-    capacity: { cpuMillis: 64_000, memoryMb: 262_144, diskMb: 1_000_000, deviceSlots: 1000 },
-    localApi: { host: "127.0.0.1", port: await freePort() },
-    logLevel: "warn",
-  }),
-);
-const agent = await spawnNode(join(repoRoot, "agent/dist/main.js"), ["run", "--config", configPath, "--token", token], { CLOUDPHONE_AGENT_LOG_LEVEL: "info" }, "agent ready");
-const hostId = agent.ready.hostId;
-const agentDb = new Database(join(agentDir, "data", "agent.db"), { readonly: true });
+const platform = await startPlatform();
+const { cp } = platform;
+const agentDb = new Database(join(platform.agentDataDir, "agent.db"), { readonly: true });
 const arrival = agentDb.prepare("SELECT received_at FROM command_inbox WHERE device_id = ? AND action = 'create'").pluck();
 const started = agentDb.prepare("SELECT created_at FROM outbox WHERE device_id = ? AND topic LIKE '%/events/device.started'").pluck();
-while ((await cp.call("GET", "/api/hosts")).hosts.find((h) => h.id === hostId)?.status !== "online") await sleep(50);
 
 async function oursOnce() {
   const dev = await cp.call("POST", "/api/devices", spec);
@@ -55,7 +36,7 @@ async function oursOnce() {
     await sleep(5);
   }
   await cp.call("DELETE", `/api/devices/${dev.id}`);
-  while ((await cp.call("GET", `/api/devices/${dev.id}`)).state !== "deleted") await sleep(20);
+  await waitForDevices(cp, [dev.id], "deleted", { intervalMs: 20 });
   return t1 - t0;
 }
 
@@ -81,8 +62,7 @@ try {
   }
 } finally {
   agentDb.close();
-  await stopProc(agent.proc);
-  await cp.stop();
+  await platform.stop();
 }
 
 const o = summarize(ours);

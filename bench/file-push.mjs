@@ -11,34 +11,16 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, statSync, writeFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { join } from "node:path";
-import { startControlPlane, spawnNode, tempDir, freePort, summarize, writeResult, sleep, stopProc, repoRoot } from "./lib.mjs";
+import { tempDir, summarize, writeResult } from "./lib.mjs";
+import { startPlatform, TEST_DEVICE_IMAGE as IMAGE, waitForDevices } from "./platform.mjs";
 
 const { values: args } = parseArgs({ options: { mb: { type: "string", default: "64" }, rounds: { type: "string", default: "3" }, smoke: { type: "boolean", default: false } } });
 const MB = args.smoke ? 8 : Number(args.mb);
 const ROUNDS = args.smoke ? 1 : Number(args.rounds);
-const IMAGE = "cloudphone/test-device:dev";
 const spec = { cpuMillis: 1000, memoryMb: 512, diskMb: 2048, width: 720, height: 1280, dpi: 320, fps: 30 };
 
-execFileSync("bash", [join(repoRoot, "test/device-image/build.sh")], { stdio: "ignore" });
-const cp = await startControlPlane({ CLOUDPHONE_CP_RATE_LIMIT_PER_MINUTE: "1000000" });
-const { token } = await cp.call("POST", "/api/enrollment-tokens", {});
-const agentDir = tempDir("cloudphone-bench-agent-");
-const configPath = join(agentDir, "agent.json");
-const localPort = await freePort();
-writeFileSync(
-  configPath,
-  JSON.stringify({
-    controlPlaneUrl: cp.http,
-    dataDir: join(agentDir, "data"),
-    runtime: { image: IMAGE, networkMode: "host", privileged: false, stopTimeoutSeconds: 2 },
-    capacity: { cpuMillis: 64_000, memoryMb: 262_144, diskMb: 1_000_000, deviceSlots: 1000 },
-    localApi: { host: "127.0.0.1", port: localPort },
-    logLevel: "warn",
-  }),
-);
-const agent = await spawnNode(join(repoRoot, "agent/dist/main.js"), ["run", "--config", configPath, "--token", token], { CLOUDPHONE_AGENT_LOG_LEVEL: "info" }, "agent ready");
-const hostId = agent.ready.hostId;
-while ((await cp.call("GET", "/api/hosts")).hosts.find((h) => h.id === hostId)?.status !== "online") await sleep(50);
+const platform = await startPlatform({ CLOUDPHONE_CP_RATE_LIMIT_PER_MINUTE: "1000000" });
+const { cp, localPort } = platform;
 
 const file = join(tempDir("cloudphone-bench-file-"), "payload.bin");
 writeFileSync(file, randomBytes(MB * 1024 * 1024));
@@ -47,7 +29,7 @@ const size = statSync(file).size;
 let result;
 const deviceId = (await cp.call("POST", "/api/devices", spec)).id;
 try {
-  while ((await cp.call("GET", `/api/devices/${deviceId}`)).state !== "running") await sleep(100);
+  await waitForDevices(cp, [deviceId], "running");
   const local = await (await fetch(`http://127.0.0.1:${localPort}/v1/devices`)).json();
   const serial = `127.0.0.1:${local.devices.find((d) => d.deviceId === deviceId).adb.port}`;
 
@@ -80,10 +62,8 @@ try {
   };
 } finally {
   await cp.call("DELETE", `/api/devices/${deviceId}`);
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && (await cp.call("GET", `/api/devices/${deviceId}`)).state !== "deleted") await sleep(200);
-  await stopProc(agent.proc);
-  await stopProc(cp.proc);
+  await waitForDevices(cp, [deviceId], "deleted", { intervalMs: 200, timeoutMs: 20_000 });
+  await platform.stop();
 }
 console.log(JSON.stringify(result, null, 2));
 if (!args.smoke) console.error(`written to ${writeResult("file-push", result)}`);

@@ -2,10 +2,12 @@
 // receivers in separate processes on loopback (SRTP, RTCP and sockets included, unlike bench/rtp-packetize.mjs).
 //
 // The sender is this process running the agent's own streaming code (agent/dist): `ViewerPeer` (werift answerer,
-// one H.264 payload type) per viewer and `H264Packetizer`. Two pipelines over the SAME peers, measured one after
+// one H.264 payload type) per viewer and `H264Packetizer`. Three pipelines over the SAME peers, measured one after
 // the other in the same run:
-//   shared: one packetization per access unit, handed to every viewer (the agent's DeviceStream fan-out);
-//   naive:  one packetizer and one packetization per viewer (the baseline the issue names).
+//   direct: one packetization per access unit for every viewer, sent by DirectRtpWriter (our SRTP, one sendmsg per
+//           packet): what the agent does;
+//   shared: the same shared packetization, written through werift's sender (the agent before DirectRtpWriter);
+//   naive:  one packetizer and one packetization per viewer, werift's sender (the baseline the issue names).
 // The source is a clip made by ffmpeg now (testsrc2, libx264 Constrained Baseline), cut into access units and paced
 // at 30 fps by a self-correcting timer, as the scrcpy demuxer would deliver frames. What is NOT included: the device
 // socket, the scrcpy demuxer and the control plane (constant per device, not per viewer).
@@ -21,13 +23,16 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { repoRoot, sleep, summarize, writeResult } from "./lib.mjs";
+import { importTsHelper, repoRoot, sleep, summarize, writeResult } from "./lib.mjs";
 
 const FPS = 30;
 const PER_CHILD = 10;
+const PIPELINES = ["direct", "shared", "naive"];
 const self = fileURLToPath(import.meta.url);
 const agentRequire = createRequire(join(repoRoot, "agent/package.json"));
 const werift = await import(pathToFileURL(agentRequire.resolve("werift")).href);
+// ICE on 127.0.0.1 only (the network rule): both sides learn only their loopback candidates.
+const { loopbackOnly } = await importTsHelper("test/support/loopback-ice.ts");
 
 if (process.argv[2] === "--receiver") await receiver(Number(process.argv[3]));
 else await main();
@@ -63,12 +68,13 @@ async function main() {
       child.on("message", async (m) => {
         if (m.type === "offer") {
           const peer = new ViewerPeer(
-            { iceServers: [], additionalHostAddresses: ["127.0.0.1"], portRange: undefined, profileLevelId, gatherTimeoutMs: 2000 },
+            { iceServers: [], additionalHostAddresses: ["127.0.0.1"], portRange: undefined, profileLevelId, gatherTimeoutMs: 2000, directRtp: true },
             { onConnected() {}, onChannelOpen() {}, onMessage() {}, onKeyframeRequest() {}, onGone() {} },
           );
           peer.packetizer = new H264Packetizer();
           peers.push(peer);
-          child.send({ type: "answer", id: m.id, sdp: await peer.answer(m.sdp) });
+          const answer = await peer.answer(loopbackOnly(m.sdp, "the werift receiver's offer"));
+          child.send({ type: "answer", id: m.id, sdp: loopbackOnly(answer, "the agent's answer") });
         } else if (m.type === "report") {
           reports.set(child, m.viewers);
           pending.get(child)?.();
@@ -84,7 +90,7 @@ async function main() {
     };
 
     // One paced source loop; `mode` switches the pipeline between measurement windows.
-    let mode = "shared";
+    let mode = "direct";
     let i = 0;
     let ptsUs = 0;
     const shared = new H264Packetizer();
@@ -96,14 +102,15 @@ async function main() {
         const nals = aus[i];
         i = (i + 1) % aus.length;
         const t0 = process.hrtime.bigint();
-        if (mode === "shared") {
-          const au = shared.packetize(nals, ptsUs);
-          if (au) for (const p of peers) p.sendAccessUnit(au);
-        } else {
+        if (mode === "naive") {
           for (const p of peers) {
             const au = p.packetizer.packetize(nals, ptsUs);
-            if (au) p.sendAccessUnit(au);
+            if (au) p.sendAccessUnit(au, "werift");
           }
+        } else {
+          const au = shared.packetize(nals, ptsUs);
+          const via = mode === "direct" ? "auto" : "werift";
+          if (au) for (const p of peers) p.sendAccessUnit(au, via);
         }
         fanout.push(Number(process.hrtime.bigint() - t0) / 1000);
         ptsUs += 1_000_000 / FPS;
@@ -112,13 +119,16 @@ async function main() {
       }
     };
     const looping = loop();
-    // Warm up both pipelines (JIT) while every viewer reaches its first keyframe (one per second).
-    mode = "naive";
-    await sleep(1500);
-    mode = "shared";
-    await sleep(1500);
-    // ABBA order, so that drift (JIT warm-up, GC, the other processes) does not favour either pipeline.
-    for (const m of ["shared", "naive", "naive", "shared"]) {
+    // Warm up the pipelines (JIT) while every viewer reaches its first keyframe (one per second).
+    for (const m of PIPELINES) {
+      mode = m;
+      await sleep(1000);
+    }
+    const paths = new Set(peers.map((p) => p.writePath?.kind === "direct" ? `direct ${p.writePath.srtpProfile}` : `werift (${p.writePath?.reason})`));
+    console.log(`write paths: ${[...paths].join(", ")}`);
+    if (!paths.has("direct aes128-gcm") && !paths.has("direct aes128-cm-hmac-sha1-80")) throw new Error(`no viewer on the direct path: ${[...paths]}`);
+    // ABCCBA order, so that drift (JIT warm-up, GC, the other processes) does not favour any pipeline.
+    for (const m of [...PIPELINES, ...[...PIPELINES].reverse()]) {
       mode = m;
       await sleep(1000);
       fanout = [];
@@ -150,7 +160,7 @@ async function main() {
   // Each (viewers, pipeline) is the mean of its two windows.
   const windows = results.splice(0);
   for (const n of counts) {
-    for (const m of ["shared", "naive"]) {
+    for (const m of PIPELINES) {
       const w = windows.filter((r) => r.viewers === n && r.pipeline === m);
       const mean = (k) => round(w.reduce((s, r) => s + r[k], 0) / w.length);
       const cpuMsPerSec = mean("cpuMsPerSec");
@@ -167,8 +177,7 @@ async function main() {
   if (counts.length > 1) {
     const lo = Math.min(...counts);
     const hi = Math.max(...counts);
-    // ABBA order, so that drift (JIT warm-up, GC, the other processes) does not favour either pipeline.
-    for (const m of ["shared", "naive", "naive", "shared"]) {
+    for (const m of PIPELINES) {
       const a = results.find((r) => r.viewers === lo && r.pipeline === m);
       const b = results.find((r) => r.viewers === hi && r.pipeline === m);
       const perViewer = (b.cpuMsPerSec - a.cpuMsPerSec) / (hi - lo);

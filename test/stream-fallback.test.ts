@@ -1,7 +1,8 @@
 // Live screen (issue 5) beyond the pinned scrcpy 4.x path, end to end with the real control plane, agents and test
 // devices, werift viewers in this process:
 // - `stream.source=screenrecord`, and `auto` when the scrcpy server file is missing: WHEP 201, H.264 that ffmpeg
-//   decodes without an error at > 20 fps, input refused with a precise `error` (no control channel), and the
+//   decodes without an error at > 20 fps, the first `control` message saying `input: false` (the viewer knows up
+//   front), input refused with a precise `error` (no control channel), and the
 //   `screenrecord` process gone from the device once the viewer leaves;
 // - `stream.scrcpyVersion=3.3.4` (2.x/3.x framing) with that version's server stand-in: video decodes and a touch
 //   reaches the device byte for byte.
@@ -110,6 +111,9 @@ function hasIdr(au: Buffer): boolean {
 
 async function screenrecordFallback(p: Phone, name: string): Promise<void> {
   const v = await join_(p);
+  // The viewer is told up front that this stream takes no input (before it tries any).
+  await waitFor(() => v.messages.find((m) => m.t === "control"), { timeoutMs: 5000, message: "control message" });
+  expect(v.messages.find((m) => m.t === "control")).toMatchObject({ t: "control", input: false });
   await expectDecodableVideo(v, name, 20);
   expect(await processes(p, "screenrecord")).toHaveLength(1);
   expect(await processes(p, "app_process")).toHaveLength(0);
@@ -127,10 +131,13 @@ async function screenrecordFallback(p: Phone, name: string): Promise<void> {
   ]);
   // A second viewer (not in control) is told the same, not view_only: nobody can take control of this capture.
   const w = await join_(p);
+  await waitFor(() => w.messages.find((m) => m.t === "control"), { timeoutMs: 5000, message: "second viewer's control message" });
+  expect(w.messages.find((m) => m.t === "control")).toMatchObject({ t: "control", holder: false, input: false });
   w.send({ t: "key", action: "down", keycode: 4 });
   await waitFor(() => w.messages.find((m) => m.t === "error"), { timeoutMs: 5000, message: "second viewer's input refused" });
   expect(w.messages.find((m) => m.t === "error")).toMatchObject({ code: "invalid", message: expect.stringContaining("no scrcpy control channel") });
   await leave(w);
+  expect(v.messages.filter((m) => m.t === "control").every((m) => m.input === false)).toBe(true);
   const framesBefore = v.frames;
   await sleep(500);
   expect(v.frames).toBeGreaterThan(framesBefore);

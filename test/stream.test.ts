@@ -105,6 +105,13 @@ async function liveHeapBytes(): Promise<number> {
   if (!m) throw new Error("no cloudphone_agent_nodejs_heap_size_used_bytes in the agent's /metrics");
   return Number(m[1]);
 }
+/** A counter or gauge from the agent's /metrics (summed over label sets matching `labels`), 0 when absent. */
+async function agentMetric(name: string, labels = ""): Promise<number> {
+  const text = await (await fetch(`${agent.localApiUrl}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, "gm"))) if ((m[1] ?? "").includes(labels)) sum += Number(m[2]);
+  return sum;
+}
 async function agentViewers(): Promise<number> {
   const text = await (await fetch(`${agent.localApiUrl}/metrics`)).text();
   const m = /^cloudphone_agent_stream_viewers (\d+)/m.exec(text);
@@ -136,6 +143,10 @@ describe("live screen over WHEP", () => {
 
     // The first viewer controls: a touch and a key reach the device byte for byte.
     await waitFor(() => v.messages.find((m) => m.t === "control" && m.holder === true), { timeoutMs: 5000, message: "control holder message" });
+    // scrcpy has a control channel: every control message says so up front.
+    const controls = v.messages.filter((m) => m.t === "control");
+    expect(controls[0]).toMatchObject({ t: "control", input: true });
+    expect(controls.every((m) => m.input === true)).toBe(true);
     v.send({ t: "touch", action: "down", id: 0, x: 0.5, y: 0.25 });
     v.send({ t: "key", action: "down", keycode: 66 });
     const touch = Buffer.alloc(32);
@@ -220,6 +231,30 @@ describe("live screen over WHEP", () => {
     for (const v of group) await leave(v);
     await waitFor(async () => ((await appProcesses()).length === 0 ? true : undefined), { timeoutMs: 5000, message: "app_process gone" });
   }, 90_000);
+
+  it("sends media through the agent's own SRTP writer and answers NACKs: a viewer losing 3% of its packets gets them again", async () => {
+    const directBefore = await agentMetric("cloudphone_agent_stream_viewer_connections_total", 'path="direct"');
+    const resentBefore = await agentMetric("cloudphone_agent_stream_retransmitted_packets_total");
+    const v = new WhepViewer({ inboundLossPercent: 3 });
+    viewers.push(v);
+    v.keepAccessUnits = false;
+    v.trackSequences = true;
+    expect(await v.connect(whepUrl(), bearer(alice)), v.errorBody).toBe(201);
+    await v.channelOpen(20_000);
+    v.startPinging();
+    await waitFor(() => v.frames > 30 || undefined, { timeoutMs: 15_000, message: "frames through the lossy viewer" });
+    await sleep(4000);
+    // Every sequence number up to shortly before now arrived, first time or resent; werift's receiver NACKs each gap.
+    const seqs = [...v.sequences].sort((a, b) => a - b);
+    const first = seqs[0]!;
+    const last = seqs[seqs.length - 1]! - 200; // the newest gaps may still be waiting for their resend
+    const missing = last - first + 1 - seqs.filter((s) => s <= last).length;
+    expect(last - first).toBeGreaterThan(1000);
+    expect(missing, `${missing} of ${last - first + 1} never arrived`).toBeLessThanOrEqual(Math.ceil((last - first) * 0.002));
+    await waitFor(async () => ((await agentMetric("cloudphone_agent_stream_retransmitted_packets_total")) - resentBefore > 10 ? true : undefined), { timeoutMs: 5000, message: "retransmissions counted" });
+    expect((await agentMetric("cloudphone_agent_stream_viewer_connections_total", 'path="direct"')) - directBefore).toBe(1);
+    await leave(v);
+  }, 60_000);
 
   it("300 join/leave cycles leave open sockets and the live heap within a bound", async () => {
     const pid = agent.proc.pid!;

@@ -189,6 +189,10 @@ describe("viewer page in Chromium", () => {
     const firstFrameMs = await openPhone(page, deviceId);
     console.log(`first frame playing ${firstFrameMs} ms after the click (capture starting with this first viewer)`);
     await expect.poll(() => page.locator("#control-state").textContent(), { timeout: 10_000 }).toBe("You have control");
+    // scrcpy streams take input, and the agent says so up front: no view-only notice, input controls enabled.
+    expect(await page.evaluate(() => (window as unknown as { cloudphoneViewer: { session: { input: boolean | null } } }).cloudphoneViewer.session.input)).toBe(true);
+    expect(await page.locator("#input-notice").isHidden()).toBe(true);
+    expect(await page.getByRole("button", { name: "Rotate" }).isEnabled()).toBe(true);
 
     // Settle one second past the first frame, then count over 5 s.
     await sleep(1000);
@@ -225,6 +229,11 @@ describe("viewer page in Chromium", () => {
     expect(s1.framesDropped - s0.framesDropped).toBe(0);
     expect(s1.pliCount - s0.pliCount, "a PLI means the decoder hit an error").toBe(0);
     expect(s1.packetsLost - s0.packetsLost).toBe(0);
+    // Chromium got all of this from the agent's own SRTP writer, not werift's sender path.
+    const connections = (await (await fetch(`${agent.localApiUrl}/metrics`)).text()).split("\n").filter((l) => l.startsWith("cloudphone_agent_stream_viewer_connections_total{"));
+    console.log(`agent write paths: ${connections.join("; ")}`);
+    expect(connections.some((l) => l.includes('path="direct"') && / [1-9]\d*$/.test(l)), connections.join("; ")).toBe(true);
+    expect(connections.some((l) => l.includes('path="werift"'))).toBe(false);
 
     // The screenshot of the video element shows testsrc2's six bars, in order. Its moving parts (a diagonal gradient
     // line sweeping the frame, dots, a checkerboard low on the right) may cover a sample, so each bar is sampled at

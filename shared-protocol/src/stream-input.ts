@@ -46,7 +46,12 @@ export type ViewerMessage = z.infer<typeof ViewerMessage>;
 export const AgentMessage = z.discriminatedUnion("t", [
   z.strictObject({ t: z.literal("pong"), ts: z.number().int().nonnegative() }),
   z.strictObject({ t: z.literal("video"), width: z.number().int().positive(), height: z.number().int().positive() }),
-  z.strictObject({ t: z.literal("control"), holder: z.boolean(), sessionId: z.string().max(64) }),
+  /**
+   * Who holds control: sent when the data channel opens and on every change. `input` says whether this stream accepts
+   * input at all: false when the device streams with `screenrecord` (no scrcpy control channel; every input message is
+   * refused), so a viewer can show "view only" up front instead of learning it from an error.
+   */
+  z.strictObject({ t: z.literal("control"), holder: z.boolean(), sessionId: z.string().max(64), input: z.boolean() }),
   z.strictObject({ t: z.literal("clipboard"), text: z.string() }),
   z.strictObject({ t: z.literal("error"), code: z.enum(["view_only", "rate_limited", "invalid"]), message: z.string().max(500) }),
 ]);

@@ -11,8 +11,16 @@ export interface ViewerStats {
   firstFrameAt: number | null;
 }
 
+export interface WhepViewerOptions {
+  /**
+   * Drop this percentage of everything arriving on the viewer's ICE transport (werift's own debug switch, which
+   * takes the percentage of packets to KEEP), to exercise NACK retransmission.
+   */
+  inboundLossPercent?: number;
+}
+
 export class WhepViewer {
-  readonly pc = new RTCPeerConnection({ codecs: { video: [useH264()], audio: [] }, iceServers: [], iceUseIpv6: false, iceAdditionalHostAddresses: ["127.0.0.1"] });
+  readonly pc: RTCPeerConnection;
   readonly dc: RTCDataChannel;
   /**
    * Complete access units as Annex-B (with 4-byte start codes), in arrival order. It keeps growing (~30/s) while a
@@ -31,8 +39,20 @@ export class WhepViewer {
   private cur: Buffer[] = [];
   private fu: Buffer[] | null = null;
   private pinger: NodeJS.Timeout | null = null;
+  /** Extended (wrap-free) RTP sequence numbers received, when `trackSequences` is on. */
+  readonly sequences = new Set<number>();
+  trackSequences = false;
+  private lastExtSeq: number | null = null;
 
-  constructor() {
+  constructor(opts: WhepViewerOptions = {}) {
+    const loss = opts.inboundLossPercent;
+    this.pc = new RTCPeerConnection({
+      codecs: { video: [useH264()], audio: [] },
+      iceServers: [],
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: ["127.0.0.1"],
+      ...(loss ? { debug: { inboundPacketLoss: 100 - loss } } : {}),
+    });
     const tr = this.pc.addTransceiver("video", { direction: "recvonly" });
     tr.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => this.onRtp(rtp)));
     this.dc = this.pc.createDataChannel("control", { ordered: true });
@@ -100,6 +120,12 @@ export class WhepViewer {
 
   private onRtp(rtp: RtpPacket): void {
     this.packets++;
+    if (this.trackSequences) {
+      const seq = rtp.header.sequenceNumber;
+      const ext = this.lastExtSeq === null ? seq : this.lastExtSeq + ((((seq - (this.lastExtSeq & 0xffff) + 0x8000) & 0xffff) - 0x8000));
+      if (this.lastExtSeq === null || ext > this.lastExtSeq) this.lastExtSeq = ext;
+      this.sequences.add(ext);
+    }
     const payload = rtp.payload;
     const type = payload[0]! & 0x1f;
     if (type === 24) {

@@ -146,6 +146,8 @@ export const AgentConfigSchema = z.strictObject({
         .optional(),
       /** Extra host ICE candidates: a public address of a 1:1 NAT, or 127.0.0.1 for viewers on this host (tests). */
       additionalHostAddresses: z.array(z.string().regex(/^[0-9a-fA-F.:]{2,45}$/, "must be an IP address")).max(8).default([]),
+      /** Send RTP with the agent's own SRTP and one sendmsg per packet (false: werift's sender path, slower). */
+      directRtp: z.boolean().default(true),
     })
     .prefault({}),
   metering: z
@@ -222,6 +224,7 @@ export const ENV_KEYS = {
   "stream.heartbeatTimeoutMs": "number",
   "stream.rtpPortRange": "string",
   "stream.additionalHostAddresses": "array",
+  "stream.directRtp": "boolean",
   sqliteSynchronous: "string",
   logLevel: "string",
 } as const satisfies Record<string, "string" | "number" | "boolean" | "array">;

@@ -7,6 +7,11 @@ const CHANNEL_LABEL = "control";
 const HEARTBEAT_MS = 1000;
 /** Non-trickle: the offer goes out once gathering completes, or after this long with what was gathered. */
 const GATHER_TIMEOUT_MS = 3000;
+/**
+ * With no STUN/TURN servers only host candidates matter, and the browser has them all within a few ms of the first;
+ * it still reports gathering complete ~120 ms later (bench:latency), so the offer goes out this long after the first.
+ */
+const HOST_SETTLE_MS = 40;
 /** Recent messages sent, kept for diagnostics (and read by the browser tests). */
 const SENT_LOG_SIZE = 500;
 
@@ -17,6 +22,8 @@ export class StreamSession {
   location = null;
   holder = false;
   sessionId = null;
+  /** Whether the stream accepts input at all (the agent's `control` message; false in screenrecord mode); null before it. */
+  input = null;
   closed = false;
   sent = [];
   /** When the last heartbeat ping went out (epoch ms). */
@@ -27,7 +34,7 @@ export class StreamSession {
    * @param api      the Api (api.js)
    * @param deviceId the phone
    * @param video    the <video> element
-   * @param events   callbacks: state(text), control({holder, sessionId}), video({width, height}), clipboard(text),
+   * @param events   callbacks: state(text), control({holder, sessionId, input}), video({width, height}), clipboard(text),
    *                 error(code, message), rtt(ms), closed(reason)
    */
   constructor(api, deviceId, video, events) {
@@ -42,7 +49,8 @@ export class StreamSession {
   }
 
   async start() {
-    const pc = new RTCPeerConnection({ iceServers: await this.#iceServers(), bundlePolicy: "max-bundle" });
+    const iceServers = await this.#iceServers();
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
     // Created before the offer so the offer carries the SCTP m-line (one negotiation, no renegotiation).
@@ -56,7 +64,7 @@ export class StreamSession {
       if (pc.connectionState === "failed") this.close("the connection to the phone failed");
     };
     await pc.setLocalDescription(await pc.createOffer());
-    await gatheringComplete(pc, GATHER_TIMEOUT_MS);
+    await gatheringComplete(pc, GATHER_TIMEOUT_MS, iceServers.length === 0 ? HOST_SETTLE_MS : null);
     if (this.closed) return;
     const res = await this.api.request("POST", this.whepUrl, { body: pc.localDescription.sdp, contentType: "application/sdp" });
     const location = res.headers.get("location");
@@ -112,7 +120,8 @@ export class StreamSession {
       case "control":
         this.holder = m.holder;
         this.sessionId = m.sessionId;
-        this.events.control({ holder: m.holder, sessionId: m.sessionId });
+        this.input = m.input !== false;
+        this.events.control({ holder: m.holder, sessionId: m.sessionId, input: this.input });
         break;
       case "clipboard":
         this.events.clipboard(m.text);
@@ -165,18 +174,26 @@ export class StreamSession {
   }
 }
 
-function gatheringComplete(pc, timeoutMs) {
+/** Resolves when gathering completes, after `timeoutMs`, or `hostSettleMs` after the first host candidate (if set). */
+function gatheringComplete(pc, timeoutMs, hostSettleMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
+    let settle = null;
     const done = () => {
       clearTimeout(timer);
+      clearTimeout(settle);
       pc.removeEventListener("icegatheringstatechange", check);
+      pc.removeEventListener("icecandidate", onCandidate);
       resolve();
     };
     const check = () => {
       if (pc.iceGatheringState === "complete") done();
     };
+    const onCandidate = (e) => {
+      if (hostSettleMs !== null && settle === null && e.candidate && / typ host/.test(e.candidate.candidate)) settle = setTimeout(done, hostSettleMs);
+    };
     const timer = setTimeout(done, timeoutMs);
     pc.addEventListener("icegatheringstatechange", check);
+    pc.addEventListener("icecandidate", onCandidate);
   });
 }

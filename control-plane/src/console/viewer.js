@@ -30,6 +30,11 @@ const ui = {
     $("request-control").hidden = state === "holder";
     $("release-control").hidden = state !== "holder";
   },
+  /** Whether the stream takes input: without it (screenrecord fallback) say so and disable every input control. */
+  input(available) {
+    $("input-notice").hidden = available;
+    for (const el of document.querySelectorAll("[data-input]")) el.disabled = !available;
+  },
 };
 
 // Test and diagnostics handle: the current session (its RTCPeerConnection, the messages sent).
@@ -101,10 +106,12 @@ async function openDevice(id, name) {
   $("video-size").textContent = "–";
   $("rtt").textContent = "–";
   ui.control("connecting");
+  ui.input(true);
   const s = new StreamSession(api, id, $("video"), {
     state: (text) => ($("conn-state").textContent = text),
-    control: ({ holder }) => {
-      ui.control(holder ? "holder" : "view-only");
+    control: ({ holder, input }) => {
+      ui.input(input);
+      ui.control(holder && input ? "holder" : "view-only"); // holding control of a stream without input means nothing
       if (holder) ui.error(""); // a stale "view only" refusal no longer applies
     },
     video: ({ width, height }) => ui.status(`The phone's screen is now ${width}×${height}.`),
@@ -145,7 +152,8 @@ const $video = $("video");
 $video.addEventListener("resize", () => {
   $("video-size").textContent = `${$video.videoWidth}×${$video.videoHeight}`;
 });
-attachInput($("screen"), $video, () => session);
+// A stream without input gets no input messages at all (the agent would refuse each one).
+attachInput($("screen"), $video, () => (session?.input === false ? null : session));
 
 for (const b of document.querySelectorAll("[data-nav]")) {
   b.addEventListener("click", () => session?.send({ t: "nav", button: b.dataset.nav }));

@@ -54,6 +54,8 @@ export class ViewerRtpStream {
   readonly ssrc: number;
   readonly payloadType: number;
   private seq: number;
+  /** SRTP rollover counter (RFC 3711 §3.3.1): how many times the sequence number wrapped. */
+  private roc = 0;
   /** Packets and payload bytes stamped so far (for per-viewer statistics). */
   packets = 0;
   payloadBytes = 0;
@@ -69,6 +71,16 @@ export class ViewerRtpStream {
     return this.seq;
   }
 
+  /** The rollover counter of the next packet's sequence number. */
+  get rolloverCounter(): number {
+    return this.roc;
+  }
+
+  private advance(): void {
+    this.seq = (this.seq + 1) & 0xffff;
+    if (this.seq === 0) this.roc = (this.roc + 1) >>> 0;
+  }
+
   /** Calls `send` for each packet of `au` in order, with this viewer's header fields; marker on the last one. */
   forEach(au: PacketizedAccessUnit, send: (header: RtpHeaderFields, payload: Buffer) => void): void {
     const last = au.payloads.length - 1;
@@ -81,7 +93,7 @@ export class ViewerRtpStream {
         marker: i === last,
         ssrc: this.ssrc,
       };
-      this.seq = (this.seq + 1) & 0xffff;
+      this.advance();
       this.packets++;
       this.payloadBytes += payload.length;
       send(header, payload);
@@ -91,7 +103,8 @@ export class ViewerRtpStream {
   /**
    * Header bytes only, for transports with scatter/gather writes (`socket.send([header, payload])`): one block of
    * 12 bytes per packet, in payload order (packet i's header is `block.subarray(12 * i, 12 * i + 12)`). One
-   * allocation per access unit and viewer; the shared payloads are never copied.
+   * allocation per access unit and viewer; the shared payloads are never copied. Packet i's rollover counter is
+   * `rolloverCounter` read before the call, plus one if its sequence number is below the first one's.
    */
   headerBlock(au: PacketizedAccessUnit): Buffer {
     const n = au.payloads.length;
@@ -103,7 +116,7 @@ export class ViewerRtpStream {
       block.writeUInt16BE(this.seq, o + 2);
       block.writeUInt32BE(au.timestamp, o + 4);
       block.writeUInt32BE(this.ssrc, o + 8);
-      this.seq = (this.seq + 1) & 0xffff;
+      this.advance();
       this.payloadBytes += (au.payloads[i] as Buffer).length;
     }
     this.packets += n;

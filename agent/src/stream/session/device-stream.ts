@@ -70,13 +70,17 @@ export class DeviceStream {
       const s = this.d.settings;
       let session: ViewerSession | null = null;
       const p = new ViewerPeer(
-        { iceServers, additionalHostAddresses: s.additionalHostAddresses, portRange: s.portRange, profileLevelId, gatherTimeoutMs: s.gatherTimeoutMs },
+        { iceServers, additionalHostAddresses: s.additionalHostAddresses, portRange: s.portRange, profileLevelId, gatherTimeoutMs: s.gatherTimeoutMs, directRtp: s.directRtp },
         {
-          onConnected: () => this.requestKeyframe(),
+          onConnected: () => {
+            this.d.log.info({ deviceId: this.d.deviceId, sessionId, writePath: p.writePath }, "viewer connected");
+            this.d.metrics.connections.inc({ path: p.writePath?.kind ?? "werift", srtp: p.writePath?.srtpProfile ?? "" });
+            this.requestKeyframe();
+          },
           onChannelOpen: () => {
             if (!session) return;
             if (this.size) session.send({ t: "video", width: this.size.width, height: this.size.height });
-            session.send({ t: "control", holder: this.control.isHolder(sessionId), sessionId: this.control.holder ?? "" });
+            session.send({ t: "control", holder: this.control.isHolder(sessionId), sessionId: this.control.holder ?? "", input: this.capture?.canControl ?? false });
           },
           onMessage: (text) => session && this.onViewerMessage(session, text),
           onKeyframeRequest: () => this.requestKeyframe(),
@@ -271,7 +275,7 @@ export class DeviceStream {
 
   private announceControl(change: ControlChange): void {
     if (!change.changed) return;
-    for (const v of this.viewers.values()) v.send({ t: "control", holder: v.sessionId === change.holder, sessionId: change.holder ?? "" });
+    for (const v of this.viewers.values()) v.send({ t: "control", holder: v.sessionId === change.holder, sessionId: change.holder ?? "", input: this.capture?.canControl ?? false });
   }
 
   private onViewerMessage(v: ViewerSession, text: string): void {
@@ -289,7 +293,7 @@ export class DeviceStream {
       case "control.request": {
         const r = this.control.request(v.sessionId);
         if (!r.granted) v.error("view_only", "another user controls this device");
-        else if (!r.changed) v.send({ t: "control", holder: true, sessionId: v.sessionId });
+        else if (!r.changed) v.send({ t: "control", holder: true, sessionId: v.sessionId, input: this.capture?.canControl ?? false });
         this.announceControl(r);
         return;
       }
@@ -346,7 +350,8 @@ export class DeviceStream {
         m.fps.set(labels, (v.peer.frames - v.sample.frames) / dt);
         m.bitrate.set(labels, ((v.peer.bytes - v.sample.bytes) * 8) / dt);
       }
-      v.sample = { at: now, frames: v.peer.frames, bytes: v.peer.bytes };
+      m.retransmits.inc(v.peer.retransmitted - v.sample.retransmitted);
+      v.sample = { at: now, frames: v.peer.frames, bytes: v.peer.bytes, retransmitted: v.peer.retransmitted };
       const r = await v.peer.remoteStats();
       if (!this.viewers.has(v.sessionId)) continue;
       if (r.rttSeconds !== null) m.rtt.set(labels, r.rttSeconds);

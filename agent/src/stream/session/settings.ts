@@ -11,6 +11,8 @@ export interface StreamSettings {
   inputRatePerSecond: number;
   additionalHostAddresses: readonly string[];
   portRange: [number, number] | undefined;
+  /** RTP through DirectRtpWriter (config `stream.directRtp`). */
+  directRtp: boolean;
   /** Viewer heartbeat (stream-input.ts: 5 s), and the grace before the first ping. */
   heartbeatTimeoutMs: number;
   firstPingTimeoutMs: number;

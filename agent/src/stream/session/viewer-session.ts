@@ -9,7 +9,7 @@ export class ViewerSession {
   readonly bucket: TokenBucket;
   /** Error replies are themselves limited (a flooding viewer gets one error a second, not one per message). */
   readonly errorLimiter = new MinInterval(1000);
-  sample = { at: Date.now(), frames: 0, bytes: 0 };
+  sample = { at: Date.now(), frames: 0, bytes: 0, retransmitted: 0 };
 
   constructor(
     readonly sessionId: string,

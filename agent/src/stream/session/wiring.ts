@@ -29,6 +29,7 @@ export function streamSettings(config: AgentConfig): StreamSettings {
     inputRatePerSecond: s.inputRatePerSecond,
     additionalHostAddresses: s.additionalHostAddresses,
     portRange: range ? [range[0]!, range[1]!] : undefined,
+    directRtp: s.directRtp,
     heartbeatTimeoutMs: s.heartbeatTimeoutMs,
     firstPingTimeoutMs: 15_000,
     gatherTimeoutMs: 3_000,

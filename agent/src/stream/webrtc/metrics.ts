@@ -16,6 +16,13 @@ export class StreamMetrics {
   });
   readonly viewers = new Gauge({ name: "cloudphone_agent_stream_viewers", help: "Connected stream viewers", registers: [this.registry] });
   readonly sessionsTotal = new Counter({ name: "cloudphone_agent_stream_sessions_total", help: "Viewer sessions ended, by reason", labelNames: ["reason"], registers: [this.registry] });
+  readonly connections = new Counter({
+    name: "cloudphone_agent_stream_viewer_connections_total",
+    help: "Viewers whose media started, by write path (direct: the agent's SRTP writer; werift: werift's sender) and SRTP profile",
+    labelNames: ["path", "srtp"],
+    registers: [this.registry],
+  });
+  readonly retransmits = new Counter({ name: "cloudphone_agent_stream_retransmitted_packets_total", help: "RTP packets sent again on a viewer's NACK", registers: [this.registry] });
   readonly keyframeRequests = new Counter({ name: "cloudphone_agent_stream_keyframe_requests_total", help: "Keyframe requests sent to encoders", registers: [this.registry] });
   readonly bitrate = new Gauge({ name: "cloudphone_agent_stream_viewer_bitrate_bps", help: "RTP bits per second sent to a viewer (last sample window)", labelNames: ["device", "session"], registers: [this.registry] });
   readonly fps = new Gauge({ name: "cloudphone_agent_stream_viewer_fps", help: "Frames per second sent to a viewer (last sample window)", labelNames: ["device", "session"], registers: [this.registry] });

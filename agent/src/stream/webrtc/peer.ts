@@ -1,8 +1,9 @@
 import { STREAM_CHANNEL_LABEL, type AgentMessage, type IceServer } from "@cloudphone/shared-protocol";
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
 import type { PacketizedAccessUnit } from "../h264/packetizer.js";
-import { ViewerRtpStream } from "../rtp/viewer.js";
+import { RTP_HEADER_BYTES, ViewerRtpStream } from "../rtp/viewer.js";
 import { answerParameters, pickH264 } from "./codec.js";
+import { DirectRtpWriter } from "./direct-writer.js";
 
 /**
  * One viewer's WebRTC peer (werift), the answerer of a WHEP offer: sendonly H.264 with exactly one payload type,
@@ -17,6 +18,8 @@ export interface PeerOptions {
   /** The stream's profile-level-id (from its SPS). */
   profileLevelId: string;
   gatherTimeoutMs: number;
+  /** Send RTP through DirectRtpWriter (our SRTP, one sendmsg per packet) instead of werift's sender path. */
+  directRtp: boolean;
 }
 
 export interface PeerEvents {
@@ -45,6 +48,9 @@ export class ViewerPeer {
   private transceiver: RTCRtpTransceiver | null = null;
   private channel: RTCDataChannel | null = null;
   private rtp: ViewerRtpStream | null = null;
+  private writer: DirectRtpWriter | null = null;
+  /** How media is written once connected, and why werift's own path when it is. */
+  writePath: { kind: "direct" | "werift"; srtpProfile?: string; reason?: string } | null = null;
   private live = false;
   /** Waiting for a keyframe before the first (or next, after a gap) access unit. */
   private needKeyframe = true;
@@ -73,6 +79,7 @@ export class ViewerPeer {
     };
     sub(this.pc.connectionStateChange, (state) => {
       if (state === "connected" && !this.live && !this.closed) {
+        this.chooseWritePath();
         this.live = true;
         this.connectedAt = Date.now();
         this.events.onConnected();
@@ -98,6 +105,14 @@ export class ViewerPeer {
   /** Applies the offer and returns the complete answer SDP (after ICE gathering, bounded). */
   async answer(offerSdp: string): Promise<string> {
     await this.pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+    // Answer as the DTLS server (a=setup:passive): werift as a DTLS client sleeps 100 ms before its ClientHello, a
+    // third of the time to first frame (bench:latency).
+    for (const t of this.pc.dtlsTransports) t.role = "server";
+    // Without a configured STUN server werift falls back to stun.l.google.com: a DNS lookup and a request to Google
+    // for every viewer. Only the operator's ICE servers are used.
+    if (!this.o.iceServers.some((s) => [s.urls].flat().some((u) => /^stuns?:/i.test(u)))) {
+      for (const t of this.pc.iceTransports) t.connection.stunServer = undefined;
+    }
     const tr = this.pc.getTransceivers().find((t) => t.kind === "video");
     if (!tr) throw new NoH264Error();
     const chosen = pickH264(tr.codecs, this.o.profileLevelId);
@@ -113,7 +128,7 @@ export class ViewerPeer {
     tr.setDirection("sendonly");
     await tr.sender.replaceTrack(this.track);
     this.transceiver = tr;
-    this.rtp = new ViewerRtpStream({ payloadType: chosen.payloadType });
+    this.rtp = new ViewerRtpStream({ payloadType: chosen.payloadType, ssrc: tr.sender.ssrc });
     const s1 = tr.sender.onPictureLossIndication.subscribe(() => this.keyframeWanted());
     this.unsubscribers.push(() => s1.unSubscribe());
     const s2 = tr.sender.onRtcp.subscribe((p) => {
@@ -130,6 +145,26 @@ export class ViewerPeer {
     return sdp;
   }
 
+  private chooseWritePath(): void {
+    if (!this.transceiver || !this.rtp) return;
+    if (!this.o.directRtp) {
+      this.writePath = { kind: "werift", reason: "stream.directRtp is off" };
+      return;
+    }
+    const r = DirectRtpWriter.create(this.transceiver.sender, this.rtp);
+    if (r.ok) {
+      this.writer = r.writer;
+      this.writePath = { kind: "direct", srtpProfile: r.writer.srtpProfile };
+    } else {
+      this.writePath = { kind: "werift", reason: r.reason };
+    }
+  }
+
+  /** NACKed packets sent again (direct path only). */
+  get retransmitted(): number {
+    return this.writer?.retransmitted ?? 0;
+  }
+
   private keyframeWanted(): void {
     if (this.closed) return;
     this.events.onKeyframeRequest();
@@ -139,18 +174,30 @@ export class ViewerPeer {
     return this.live && !this.closed;
   }
 
-  /** Writes one shared access unit with this viewer's headers; skipped until a keyframe once live. */
-  sendAccessUnit(au: PacketizedAccessUnit): void {
+  /**
+   * Writes one shared access unit with this viewer's headers; skipped until a keyframe once live. `via: "werift"`
+   * forces werift's sender path for this unit (bench:viewers compares both paths over the same peers).
+   */
+  sendAccessUnit(au: PacketizedAccessUnit, via: "auto" | "werift" = "auto"): void {
     if (!this.live || this.closed || !this.rtp) return;
     if (this.needKeyframe) {
       if (!au.keyframe) return;
       this.needKeyframe = false;
     }
-    this.rtp.forEach(au, (h, payload) => {
-      this.track.writeRtp(new RtpPacket(new RtpHeader(h), payload));
-      this.packets++;
-      this.bytes += payload.length + 12;
-    });
+    if (this.writer && via === "auto") {
+      if (this.writer.writeAccessUnit(au) === 0) {
+        this.needKeyframe = true; // a gap (no consent or keys): resume at a keyframe, which the viewer's PLI asks for
+        return;
+      }
+      this.packets += au.payloads.length;
+      for (const p of au.payloads) this.bytes += p.length + RTP_HEADER_BYTES;
+    } else {
+      this.rtp.forEach(au, (h, payload) => {
+        this.track.writeRtp(new RtpPacket(new RtpHeader(h), payload));
+        this.packets++;
+        this.bytes += payload.length + RTP_HEADER_BYTES;
+      });
+    }
     this.frames++;
   }
 
@@ -186,6 +233,7 @@ export class ViewerPeer {
     if (this.closed) return;
     this.closed = true;
     for (const u of this.unsubscribers.splice(0)) u();
+    this.writer?.close();
     try {
       this.channel?.close();
     } catch {
