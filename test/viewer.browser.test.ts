@@ -10,6 +10,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium, nearestBar, sampleImage, 
 import { startAgent, startControlPlane, type AgentHandle, type ControlPlaneHandle } from "./support/processes.js";
 import { describeTouch, keycodeMsg, readContainerFile, RESET_VIDEO, splitControlMessages, textMsg, touchMsg } from "./support/scrcpy-control.js";
 import { writeScrcpyServerStandIn } from "./support/scrcpy-server.js";
+import { anyAddressOfferAtLoopback, loopbackOnly } from "./support/loopback-ice.js";
 import { callAs } from "./support/users.js";
 import { sleep, waitFor } from "./support/wait.js";
 
@@ -83,9 +84,27 @@ afterAll(async () => {
 const container = (id: string) => `cloudphone-${id}`;
 
 /** A new browser context (its own cookies and storage, like another browser), signed in as `who`, on the phone list. */
+/**
+ * The network rule: media only on 127.0.0.1. The page's WHEP offer gets its candidates moved to 127.0.0.1 and the
+ * agent's answer keeps only its 127.0.0.1 candidate, on the wire between page and control plane (the page itself is
+ * unchanged; on a real network both sides keep every candidate).
+ */
+async function keepIceOnLoopback(context: BrowserContext): Promise<void> {
+  await context.route(/\/api\/devices\/[^/]+\/whep$/, async (route) => {
+    const req = route.request();
+    if (req.method() !== "POST") return route.continue();
+    const offer = req.postData() ?? "";
+    // An offer without candidates (a refused-request test) names no address to rewrite.
+    const res = await route.fetch({ postData: offer.includes("a=candidate:") ? anyAddressOfferAtLoopback(offer) : offer });
+    const body = await res.text();
+    await route.fulfill({ response: res, body: res.status() === 201 ? loopbackOnly(body, "the agent's answer") : body });
+  });
+}
+
 async function signedInPage(who: Account, b: Browser = browser): Promise<Page> {
   const context = await b.newContext({ viewport: { width: 900, height: 900 } });
   contexts.push(context);
+  await keepIceOnLoopback(context);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
   await page.goto(`${cp.httpUrl}/`);

@@ -17,6 +17,12 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
   "--autoplay-policy=no-user-gesture-required",
+  // WebRTC on loopback only (with test/support/loopback-ice.ts): one UDP socket on the any address, advertised under
+  // its real address rather than an mDNS name (no multicast announcements or lookups), then moved to 127.0.0.1 in the
+  // offer; no DNS lookups at all except of the loopback address the pages are served from.
+  "--force-webrtc-ip-handling-policy=default_public_interface_only",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ];
 
 /** A headless Chromium (Playwright gives it a fresh temporary profile); fails with a hint when it is not installed. */

@@ -4,6 +4,7 @@
  * units, and pings on the data channel like the viewer page does.
  */
 import { RTCPeerConnection, useH264, type RTCDataChannel, type RtpPacket } from "werift";
+import { loopbackOnly } from "./loopback-ice.js";
 
 export interface ViewerStats {
   frames: number;
@@ -77,7 +78,8 @@ export class WhepViewer {
 
   /** POSTs the offer; on 201 applies the answer. */
   async connect(url: string, headers: Record<string, string>): Promise<number> {
-    const sdp = await this.offer();
+    // The network rule: both sides learn only each other's 127.0.0.1 candidate (test/support/loopback-ice.ts).
+    const sdp = loopbackOnly(await this.offer(), "the test viewer's offer");
     const res = await fetch(url, { method: "POST", headers: { "content-type": "application/sdp", ...headers }, body: sdp, signal: AbortSignal.timeout(30_000) });
     this.status = res.status;
     const text = await res.text();
@@ -87,7 +89,7 @@ export class WhepViewer {
     }
     this.location = res.headers.get("location");
     this.answerSdp = text;
-    await this.pc.setRemoteDescription({ type: "answer", sdp: text });
+    await this.pc.setRemoteDescription({ type: "answer", sdp: loopbackOnly(text, "the agent's answer") });
     return res.status;
   }
 
