@@ -19,11 +19,11 @@
 // ever sees 127.0.0.1 peers. Every join asserts both sides: each checked pair in the page's stats and each pair werift
 // formed has a 127.0.0.1 remote. (Verified once under strace -f: Chromium's only non-loopback connect() calls are the
 // UDP route probes to 8.8.8.8 / 2001:4860:4860::8888, which send nothing.)
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { importTsHelper, repoRoot, tempDir } from "./lib.mjs";
+import { importTsHelper, repoRoot } from "./lib.mjs";
 
 const { anyAddressOfferAtLoopback, assertLoopbackPairs, LOOPBACK, loopbackOnly } = await importTsHelper("test/support/loopback-ice.ts");
 /**
@@ -39,16 +39,9 @@ const FRAME_TIMEOUT_MS = 10_000;
  * playwright-core import points at the test package's copy (the bench package does not depend on it).
  */
 async function loadChromiumSupport() {
-  const { default: ts } = await import("typescript");
   const testRequire = createRequire(join(repoRoot, "test/package.json"));
   const playwright = pathToFileURL(join(dirname(testRequire.resolve("playwright-core/package.json")), "index.mjs")).href;
-  const source = readFileSync(join(repoRoot, "test/support/chromium.ts"), "utf8");
-  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const from = 'from "playwright-core"';
-  if (!js.includes(from)) throw new Error(`test/support/chromium.ts no longer imports ${from}: update bench/chromium-viewer.mjs`);
-  const file = join(tempDir("cloudphone-bench-chromium-"), "chromium.mjs");
-  writeFileSync(file, js.replace(from, `from ${JSON.stringify(playwright)}`));
-  const support = await import(pathToFileURL(file).href);
+  const support = await importTsHelper("test/support/chromium.ts", { imports: { "playwright-core": playwright } });
   const { chromium } = await import(playwright);
   return { chromium, path: support.CHROMIUM_PATH, args: support.CHROMIUM_ARGS };
 }

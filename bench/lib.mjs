@@ -125,14 +125,21 @@ export function writeResult(name, result) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Imports a self-contained TypeScript test helper (node: imports only) that the package build leaves out of `dist/`
- * (e.g. control-plane/src/apps/testing/apk.ts), by transpiling it with the workspace's TypeScript into a temp module.
+ * Imports a TypeScript test helper that the package build leaves out of `dist/` (e.g.
+ * control-plane/src/apps/testing/apk.ts), by transpiling it with the workspace's TypeScript into a temp module.
+ * Its bare imports must be node: modules, or be mapped by `imports` (specifier → URL, e.g. a package that only the
+ * test package depends on); a mapped specifier the helper no longer imports is an error.
  */
-export async function importTsHelper(relativePath) {
+export async function importTsHelper(relativePath, { imports = {} } = {}) {
   const { default: ts } = await import("typescript");
   const source = readFileSync(join(repoRoot, relativePath), "utf8");
-  const out = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  let js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  for (const [specifier, url] of Object.entries(imports)) {
+    const from = `from ${JSON.stringify(specifier)}`;
+    if (!js.includes(from)) throw new Error(`${relativePath} no longer imports ${specifier}`);
+    js = js.replaceAll(from, `from ${JSON.stringify(url)}`);
+  }
   const file = join(tempDir("cloudphone-bench-ts-"), "helper.mjs");
-  writeFileSync(file, out.outputText);
+  writeFileSync(file, js);
   return import(file);
 }

@@ -104,8 +104,10 @@ export class SrtpProtector {
     const ivWords = new Uint32Array(this.iv.buffer, this.iv.byteOffset, 4);
     const littleEndian = LITTLE_ENDIAN;
     const rocs = new Uint32Array(payloads.length);
+    const headerOf: Buffer[] = new Array(payloads.length);
     for (let i = 0, w = 0; i < payloads.length; i++) {
       const header = headers.subarray(i * 12, i * 12 + 12);
+      headerOf[i] = header;
       if (i > 0 && header.readUInt16BE(2) === 0) roc = (roc + 1) >>> 0;
       rocs[i] = roc;
       this.counterBase(header, roc);
@@ -125,7 +127,7 @@ export class SrtpProtector {
       const enc = Buffer.allocUnsafe(payload.length);
       xorInto(enc, payload, keystream, o);
       o += ((payload.length + 15) >> 4) << 4;
-      const header = headers.subarray(i * 12, i * 12 + 12);
+      const header = headerOf[i] as Buffer;
       out[i] = [header, enc, this.hmacTag(header, enc, rocs[i] as number)];
     }
     return out;
