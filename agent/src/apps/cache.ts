@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -135,7 +135,9 @@ export class ApkCache {
     });
     try {
       const body = await this.o.source(app, signal);
-      await pipeline(body, check, createWriteStream(tmp), { signal });
+      // Opened here, not inside the stream: a stream destroyed early (oversize body) could otherwise create the
+      // file after the cleanup below has run.
+      await pipeline(body, check, createWriteStream(tmp, { fd: openSync(tmp, "w") }), { signal });
       const digest = hash.digest("hex");
       if (bytes !== app.size) throw new DigestMismatchError(`APK ${app.id}: got ${bytes} bytes, expected ${app.size}`);
       if (digest !== app.sha256) throw new DigestMismatchError(`APK ${app.id}: sha256 ${digest} does not match the expected ${app.sha256}`);

@@ -9,6 +9,7 @@ import { RpcCallError } from "../rpc/types.js";
 import { toWebStream } from "../rpc/web-stream.js";
 import type { App, AppDeps, AppEnv } from "./app.js";
 import { ApiError, errorBody } from "./errors.js";
+import { discardBody } from "./discard-body.js";
 import { readJson, validate } from "./validate.js";
 
 export const PathQuery = z.strictObject({ path: DevicePath });
@@ -102,8 +103,10 @@ export function registerDeviceOpsRoutes(app: App, deps: AppDeps): void {
     const declared = c.req.header("content-length");
     const size = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null;
     const requestId = c.get("requestId");
-    // Refused before a byte goes anywhere; Connection: close because the rest of the body is not read.
+    // Refused before a byte goes anywhere; Connection: close after a bounded read of the rest, so the client,
+    // still sending, gets to read the 413.
     if (size !== null && size > maxPush) {
+      await discardBody(c.req.raw.body);
       return c.json(errorBody("payload_too_large", new TooLargeError(maxPush).message, requestId), 413, { Connection: "close" });
     }
     let received = 0;
